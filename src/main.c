@@ -1,0 +1,126 @@
+/* src/main.c - entry point: global options, then dispatch to a verb. */
+#include "lib/ib.h"
+#include "src/cli.h"
+#include <getopt.h>
+
+static const struct ib_verb verbs[] = {
+        { "version", ib_cmd_version, "print the version" },
+        { "help", ib_cmd_help, "show help for imgbuild or a verb" },
+};
+
+int ib_cli_fail(struct ib_err **err)
+{
+        if (err && *err) {
+                if ((*err)->errnum)
+                        ib_log(IB_LOG_ERROR, "%s: %s", (*err)->msg, strerror((*err)->errnum));
+                else
+                        ib_log(IB_LOG_ERROR, "%s", (*err)->msg);
+        }
+        ib_err_free(err);
+        return IB_EXIT_FAILURE;
+}
+
+int ib_cli_usage_error(const char *verb, const char *fmt, ...)
+{
+        va_list ap;
+
+        fprintf(stderr, "imgbuild: %s%s", verb ? verb : "", verb ? ": " : "");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'imgbuild %s%s--help'.\n", verb ? verb : "", verb ? " " : "");
+        return IB_EXIT_USAGE;
+}
+
+static void log_to_stderr(enum ib_log_level lvl, const char *msg, void *userdata)
+{
+        static const char *const prefix[] = { "error: ", "warning: ", "", "debug: ", "trace: " };
+        (void) userdata;
+        if (lvl == IB_LOG_ERROR)
+                fprintf(stderr, "imgbuild: %s\n", msg);
+        else
+                fprintf(stderr, "%s%s\n", prefix[lvl], msg);
+}
+
+int ib_cmd_version(int argc, char **argv)
+{
+        (void) argc;
+        (void) argv;
+        printf("imgbuild %s\n", IB_VERSION);
+        return 0;
+}
+
+static void usage(FILE *out)
+{
+        fprintf(out, "Usage: imgbuild [-v LEVEL] VERB [OPTIONS] [ARGS]\n\n"
+                     "Build OCI container images from a Dockerfile with no daemon and no root.\n\n"
+                     "Verbs:\n");
+        for (size_t i = 0; i < IB_ELEMENTSOF(verbs); i++)
+                if (verbs[i].summary)
+                        fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
+        fprintf(out, "\nGlobal options:\n"
+                     "  -v, --verbosity LEVEL  error, warn, info (default), debug or trace\n"
+                     "  -h, --help             show this help\n"
+                     "      --version          print the version\n\n"
+                     "'imgbuild VERB --help' shows the options of a verb; 'man imgbuild' has the rest.\n");
+}
+
+int ib_cmd_help(int argc, char **argv)
+{
+        if (argc > 1) {
+                for (size_t i = 0; i < IB_ELEMENTSOF(verbs); i++)
+                        if (strcmp(verbs[i].name, argv[1]) == 0) {
+                                char *av[] = { argv[1], (char *) "--help", NULL };
+                                optind = 0;
+                                return verbs[i].fn(2, av);
+                        }
+                return ib_cli_usage_error("help", "unknown verb '%s'", argv[1]);
+        }
+        usage(stdout);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "verbosity", required_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {},
+        };
+        const char *lvl = getenv("IMGBUILD_VERBOSITY");
+        int c;
+
+        ib_log_set_handler(log_to_stderr, NULL);
+        if (lvl && ib_log_level_parse(lvl, &ib_log_level_max) < 0)
+                return ib_cli_usage_error(NULL, "IMGBUILD_VERBOSITY: unknown level '%s'", lvl);
+        /* '+': stop at the first non-option, which is the verb. */
+        while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'v':
+                        if (ib_log_level_parse(optarg, &ib_log_level_max) < 0)
+                                return ib_cli_usage_error(NULL, "unknown verbosity '%s'", optarg);
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'V':
+                        return ib_cmd_version(0, NULL);
+                default:
+                        return ib_cli_usage_error(NULL, "unknown option");
+                }
+        }
+        if (optind >= argc) {
+                usage(stderr);
+                return IB_EXIT_USAGE;
+        }
+        for (size_t i = 0; i < IB_ELEMENTSOF(verbs); i++) {
+                if (strcmp(verbs[i].name, argv[optind]) == 0) {
+                        char **av = argv + optind;
+                        int ac = argc - optind;
+                        optind = 0;     /* reset getopt for the verb's own parsing */
+                        return verbs[i].fn(ac, av);
+                }
+        }
+        return ib_cli_usage_error(NULL, "unknown verb '%s'", argv[optind]);
+}
