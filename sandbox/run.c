@@ -1,0 +1,422 @@
+/* sandbox/run.c - one RUN: processes and namespaces.
+ *
+ *   imgbuild (in its user namespace)
+ *    └─ P: unshare(mount, pid, ipc, uts[, net]); waits for init, relays its status
+ *        └─ init, pid 1 of the new pid namespace: mounts the rootfs, pivot_root,
+ *           resolves USER, creates WORKDIR; when the command exits it kills
+ *           every process left (kill(-1)), reaps them and exits with the status
+ *            └─ the command: new session, USER, capabilities, no_new_privs,
+ *               seccomp, exec
+ *
+ * Every process dies with its parent (PR_SET_PDEATHSIG), so a killed imgbuild
+ * leaves nothing running; every mount lives in the RUN's own mount namespace,
+ * so nothing stays mounted.  Setup errors travel back through a CLOEXEC pipe as
+ * (errno, message).  P exists so that imgbuild forks with fork(2) (safe in a
+ * threaded program) and everything below is single-threaded.
+ */
+#include "sandbox/internal.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <linux/close_range.h>
+#include <linux/seccomp.h>
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct run_ctx {
+        const struct ib_run_spec *spec;
+        struct ib_rootfs_plan plan;
+        const struct sock_fprog *seccomp;
+        int efd;                        /* write end of the error pipe */
+        struct ib_run_user user;        /* resolved in init */
+        struct ib_idmap gids;           /* to drop unmapped supplementary groups */
+        const char *cwd;
+};
+
+/* ------------------------------------------------------------ error pipe */
+
+static void __attribute__((noreturn)) die(int efd, struct ib_err **err, int code)
+{
+        struct ib_err *e = err ? *err : NULL;
+        int errnum = e ? e->errnum : EIO;
+        const char *msg = e && e->msg ? e->msg : "sandbox setup failed";
+
+        if (write(efd, &errnum, sizeof(errnum)) == sizeof(errnum))
+                (void) ib_write_all(efd, msg, strlen(msg));
+        _exit(code);
+}
+
+/* Read what the sandbox reported; 0 when it reported nothing. */
+static int read_report(int fd, struct ib_err **err)
+{
+        _cleanup_buf_ struct ib_buf b = IB_BUF_INIT;
+        char chunk[1024];
+        ssize_t n;
+        int errnum;
+
+        while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                ib_buf_add(&b, chunk, (size_t) n);
+        }
+        if (b.len < sizeof(int))
+                return 0;
+        memcpy(&errnum, b.buf, sizeof(int));
+        return ib_err_set(err, errnum, "%.*s", (int) (b.len - sizeof(int)), b.buf + sizeof(int));
+}
+
+/* ------------------------------------------------------------ the command */
+
+static const char *env_get(char *const *env, const char *key)
+{
+        size_t n = strlen(key);
+
+        for (size_t i = 0; env && env[i]; i++)
+                if (strncmp(env[i], key, n) == 0 && env[i][n] == '=')
+                        return env[i] + n + 1;
+        return NULL;
+}
+
+/* execve, searching PATH like execvp but in the RUN's environment. */
+static int exec_cmd(char *const *argv, char *const *env, struct ib_err **err)
+{
+        const char *path = env_get(env, "PATH");
+        _cleanup_free_ char *dirs = NULL;
+        char *save = NULL;
+        int e = ENOENT;
+
+        if (strchr(argv[0], '/')) {
+                execve(argv[0], argv, env);
+                return ib_err_set(err, errno, "exec `%s`", argv[0]);
+        }
+        dirs = ib_strdup(path ? path : DEFAULT_PATH);
+        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                _cleanup_free_ char *full = ib_path_join(*d ? d : ".", argv[0]);
+                execve(full, argv, env);
+                if (errno == EACCES)
+                        e = EACCES;
+                else if (errno != ENOENT && errno != ENOTDIR)
+                        e = errno;
+        }
+        return ib_err_set(err, e, "exec `%s`: not found in PATH %s", argv[0], path ? path : DEFAULT_PATH);
+}
+
+static int set_user(const struct run_ctx *c, struct ib_err **err)
+{
+        const struct ib_run_user *u = &c->user;
+        gid_t groups[IB_USER_MAX_GROUPS];
+        size_t n = 0;
+
+        for (size_t i = 0; i < u->n_groups; i++)
+                if (ib_idmap_has(&c->gids, u->groups[i]))
+                        groups[n++] = u->groups[i];
+        if (setgroups(n, groups) < 0 && errno != EPERM)        /* EPERM: single-id mode denies it */
+                return ib_err_set(err, errno, "USER: set the supplementary groups");
+        if (setresgid(u->gid, u->gid, u->gid) < 0)
+                return ib_err_set(err, errno == EINVAL ? 0 : errno,
+                                  "USER `%s`: gid %u is not mapped in the user namespace%s", c->spec->user,
+                                  (unsigned) u->gid, errno == EINVAL ? " (in single-id mode only 0 is;"
+                                  " give the user ranges in /etc/subuid and /etc/subgid)" : "");
+        if (setresuid(u->uid, u->uid, u->uid) < 0)
+                return ib_err_set(err, errno == EINVAL ? 0 : errno,
+                                  "USER `%s`: uid %u is not mapped in the user namespace%s", c->spec->user,
+                                  (unsigned) u->uid, errno == EINVAL ? " (in single-id mode only 0 is;"
+                                  " give the user ranges in /etc/subuid and /etc/subgid)" : "");
+        return 0;
+}
+
+static char **make_env(const struct run_ctx *c)
+{
+        char **env = ib_strv_dup(c->spec->env ? c->spec->env : (char *const[]) { NULL });
+
+        if (!env_get(env, "HOME")) {
+                _cleanup_free_ char *home = ib_strdupf("HOME=%s", c->user.home);
+                ib_strv_push(&env, home);
+        }
+        return env;
+}
+
+static void __attribute__((noreturn)) run_command(struct run_ctx *c)
+{
+        struct ib_err *err = NULL;
+        const struct ib_run_spec *s = c->spec;
+        char **env;
+        int fd;
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setsid();       /* the terminal's signals go to imgbuild, which ends the RUN */
+        fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
+                ib_err_set(&err, errno, "stdin from /dev/null"), die(c->efd, &err, 127);
+        if ((s->stdout_fd > 0 && dup2(s->stdout_fd, STDOUT_FILENO) < 0) ||
+            (s->stderr_fd > 0 && dup2(s->stderr_fd, STDERR_FILENO) < 0))
+                ib_err_set(&err, errno, "redirect the RUN's output"), die(c->efd, &err, 127);
+        if (set_user(c, &err) < 0 || ib_caps_apply(c->user.uid == 0, &err) < 0)
+                die(c->efd, &err, 127);
+        if (chdir(c->cwd) < 0)
+                ib_err_set(&err, errno, "WORKDIR `%s`", c->cwd), die(c->efd, &err, 127);
+        env = make_env(c);
+        (void) close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                ib_err_set(&err, errno, "no_new_privs"), die(c->efd, &err, 127);
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c->seccomp) < 0)
+                ib_err_set(&err, errno, "load the seccomp filter"), die(c->efd, &err, 127);
+        exec_cmd(s->argv, env, &err);
+        die(c->efd, &err, 127);
+}
+
+/* ------------------------------------------------------------ init (pid 1) */
+
+static int resolve_user(struct run_ctx *c, struct ib_err **err)
+{
+        _cleanup_free_ char *passwd = NULL, *group = NULL;
+
+        (void) ib_read_file("/etc/passwd", 16 << 20, &passwd, NULL, NULL);
+        (void) ib_read_file("/etc/group", 16 << 20, &group, NULL, NULL);
+        return ib_user_resolve(c->spec->user, passwd, group, &c->user, err);
+}
+
+static int wait_status(int st)
+{
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void __attribute__((noreturn)) run_init(struct run_ctx *c)
+{
+        struct ib_err *err = NULL;
+        const struct ib_run_spec *s = c->spec;
+        pid_t cmd;
+        int status = 255, st;
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        prctl(PR_SET_NAME, "imgbuild-init");
+        if (sethostname(s->hostname ? s->hostname : "imgbuild", strlen(s->hostname ? s->hostname : "imgbuild")) < 0)
+                ib_err_set(&err, errno, "sethostname"), die(c->efd, &err, 255);
+        if (s->network == IB_NET_NONE && ib_net_loopback_up(&err) < 0)
+                die(c->efd, &err, 255);
+        if (ib_rootfs_setup(&c->plan, &err) < 0)
+                die(c->efd, &err, 255);
+        if (resolve_user(c, &err) < 0 || ib_idmap_read_self(true, &c->gids, &err) < 0)
+                die(c->efd, &err, 255);
+        if (ib_mkdir_p(c->cwd, 0755, &err) < 0)
+                ib_err_wrap(&err, "create WORKDIR"), die(c->efd, &err, 255);
+        if (ib_caps_drop_bounding(&err) < 0)
+                die(c->efd, &err, 255);
+        cmd = fork();
+        if (cmd < 0)
+                ib_err_set(&err, errno, "fork"), die(c->efd, &err, 255);
+        if (cmd == 0)
+                run_command(c);
+        close(c->efd);
+        /* Reap everything; once the command is gone, end whatever it left behind. */
+        for (;;) {
+                pid_t w = waitpid(-1, &st, 0);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (w == cmd) {
+                        status = wait_status(st);
+                        (void) kill(-1, SIGKILL);
+                }
+        }
+        _exit(status);
+}
+
+/* ------------------------------------------------------------ P */
+
+static void __attribute__((noreturn)) run_p(struct run_ctx *c, pid_t parent)
+{
+        struct ib_err *err = NULL;
+        int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS, st;
+        pid_t init;
+
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+                _exit(255);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGQUIT, SIG_IGN);
+        if (c->spec->network == IB_NET_NONE)
+                flags |= CLONE_NEWNET;
+        if (unshare(flags) < 0)
+                ib_err_set(&err, errno, "create the RUN's namespaces"), die(c->efd, &err, 255);
+        /* Mounts of the RUN never propagate anywhere. */
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                ib_err_set(&err, errno, "make the RUN's mounts private"), die(c->efd, &err, 255);
+        init = fork();
+        if (init < 0)
+                ib_err_set(&err, errno, "fork"), die(c->efd, &err, 255);
+        if (init == 0)
+                run_init(c);
+        close(c->efd);
+        while (waitpid(init, &st, 0) < 0)
+                if (errno != EINTR)
+                        _exit(255);
+        _exit(wait_status(st));
+}
+
+/* ------------------------------------------------------------ imgbuild side */
+
+static int write_text(const char *path, const char *text, struct ib_err **err)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+        if (fd < 0 || ib_write_all(fd, text, strlen(text)) < 0)
+                return ib_err_set(err, errno, "write `%s`", path);
+        return 0;
+}
+
+static int write_etc_files(const struct ib_run_spec *s, const struct ib_rootfs_plan *p, struct ib_err **err)
+{
+        const char *host = s->hostname ? s->hostname : "imgbuild";
+        _cleanup_buf_ struct ib_buf hosts = IB_BUF_INIT;
+        _cleanup_free_ char *resolv = NULL, *hn = ib_strdupf("%s\n", host);
+        int r;
+
+        ib_buf_addf(&hosts, "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", host);
+        for (size_t i = 0; s->extra_hosts && s->extra_hosts[i]; i++) {
+                const char *colon = strchr(s->extra_hosts[i], ':');
+                if (!colon)
+                        return ib_err_set(err, EINVAL, "extra host `%s`: not name:ip", s->extra_hosts[i]);
+                ib_buf_addf(&hosts, "%s\t%.*s\n", colon + 1, (int) (colon - s->extra_hosts[i]), s->extra_hosts[i]);
+        }
+        /* The host's resolver configuration, as Docker and BuildKit copy it. */
+        if (ib_read_file("/etc/resolv.conf", 1 << 20, &resolv, NULL, NULL) < 0)
+                resolv = ib_strdup("");
+        if ((r = write_text(p->hosts, hosts.buf, err)) < 0 || (r = write_text(p->resolv, resolv, err)) < 0 ||
+            (r = write_text(p->hostname_file, hn, err)) < 0)
+                return r;
+        return 0;
+}
+
+/* Wait for P; kill it when @cancel_fd becomes readable. */
+static int wait_p(pid_t pid, int cancel_fd, int *ret_st, bool *ret_cancelled)
+{
+        _cleanup_close_ int pfd = pidfd_open(pid, 0);
+
+        *ret_cancelled = false;
+        while (pfd >= 0) {
+                struct pollfd fds[2] = { { .fd = pfd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN } };
+                int n = poll(fds, cancel_fd > 0 ? 2 : 1, -1);
+                if (n < 0 && errno != EINTR)
+                        break;
+                if (n > 0 && fds[0].revents)
+                        break;
+                if (n > 0 && cancel_fd > 0 && fds[1].revents) {
+                        *ret_cancelled = true;
+                        (void) kill(pid, SIGKILL);
+                        break;
+                }
+        }
+        while (waitpid(pid, ret_st, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return 0;
+}
+
+static int check_spec(const struct ib_run_spec *s, struct ib_err **err)
+{
+        if (!s->upper || !s->work)
+                return ib_err_set(err, EINVAL, "RUN: the upper and work dirs are required");
+        if (!s->argv || !s->argv[0] || !s->argv[0][0])
+                return ib_err_set(err, EINVAL, "RUN: no command");
+        if (s->n_lowers && !s->lowers)
+                return ib_err_set(err, EINVAL, "RUN: lower dirs missing");
+        if (s->cwd && s->cwd[0] != '/')
+                return ib_err_set(err, EINVAL, "RUN: WORKDIR `%s` is not absolute", s->cwd);
+        return 0;
+}
+
+int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_err **err)
+{
+        struct run_ctx c = { .spec = spec, .cwd = spec->cwd ? spec->cwd : "/" };
+        _cleanup_free_ char *scratch = NULL, *tmp = NULL, *merged = NULL, *skel = NULL;
+        _cleanup_free_ char *hosts = NULL, *resolv = NULL, *hn = NULL, *legacy = NULL;
+        struct ib_err *cleanup_err = NULL;
+        int epipe[2], r, st = 0;
+        bool cancelled;
+        pid_t pid, self = getpid();
+
+        if ((r = check_spec(spec, err)) < 0)
+                return r;
+        if ((r = ib_seccomp_program(&c.seccomp, err)) < 0)
+                return r;
+        if (spec->scratch) {
+                scratch = ib_strdup(spec->scratch);
+        } else {
+                char *slash;
+                scratch = ib_strdup(spec->work);
+                while ((slash = strrchr(scratch, '/')) && slash[1] == 0 && slash != scratch)
+                        *slash = 0;
+                slash = strrchr(scratch, '/');
+                if (!slash)
+                        return free(scratch), scratch = NULL, ib_err_set(err, EINVAL, "RUN: work dir `%s` is not absolute",
+                                                                         spec->work);
+                slash[slash == scratch ? 1 : 0] = 0;
+        }
+        tmp = ib_path_join(scratch, ".ib-run-XXXXXX");
+        if (!mkdtemp(tmp))
+                return ib_err_set(err, errno, "create a temp dir in `%s`", scratch);
+        merged = ib_path_join(tmp, "merged");
+        skel = ib_path_join(tmp, "skel");
+        hosts = ib_path_join(tmp, "hosts");
+        resolv = ib_path_join(tmp, "resolv.conf");
+        hn = ib_path_join(tmp, "hostname");
+        legacy = ib_path_join(tmp, "l");
+        c.plan = (struct ib_rootfs_plan) { .spec = spec, .merged = merged, .skel = skel, .hosts = hosts,
+                                           .resolv = resolv, .hostname_file = hn, .legacy_dir = legacy };
+        if (mkdir(merged, 0755) < 0) {
+                r = ib_err_set(err, errno, "mkdir `%s`", merged);
+                goto out;
+        }
+        if ((r = ib_rootfs_make_skeleton(&c.plan, err)) < 0 || (r = write_etc_files(spec, &c.plan, err)) < 0)
+                goto out;
+        if (pipe2(epipe, O_CLOEXEC) < 0) {
+                r = ib_err_set(err, errno, "pipe");
+                goto out;
+        }
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0) {
+                r = ib_err_set(err, errno, "fork");
+                close(epipe[0]);
+                close(epipe[1]);
+                goto out;
+        }
+        if (pid == 0) {
+                close(epipe[0]);
+                c.efd = epipe[1];
+                run_p(&c, self);
+        }
+        close(epipe[1]);
+        r = wait_p(pid, spec->cancel_fd, &st, &cancelled);
+        if (r < 0)
+                r = ib_err_set(err, -r, "wait for the RUN");
+        else if (cancelled)
+                r = ib_err_set(err, ECANCELED, "RUN %s: interrupted", spec->argv[0]);
+        else
+                r = read_report(epipe[0], err);
+        close(epipe[0]);
+        if (r >= 0)
+                *ret_status = wait_status(st);
+out:
+        if (ib_rm_rf(tmp, &cleanup_err) < 0) {
+                ib_debug("remove `%s`: %s", tmp, cleanup_err->msg);
+                ib_err_free(&cleanup_err);
+        }
+        return r;
+}
