@@ -300,7 +300,7 @@ static ssize_t zin_gzip(struct ib_zin *z, struct ib_err **err)
                 z->isal.avail_out = ZBUF * 4;
                 int r = isal_inflate(&z->isal);
                 if (r != ISAL_DECOMP_OK)
-                        return ib_err_set(err, EBADMSG, "%s: corrupt gzip stream (isa-l error %d)", z->what, r);
+                        return ib_err_set(err, 0, "%s: corrupt gzip stream (isa-l error %d)", z->what, r);
                 z->in_pos = z->in_len - z->isal.avail_in;
                 if (z->isal.block_state == ISAL_BLOCK_FINISH)
                         z->member_done = true;
@@ -309,7 +309,7 @@ static ssize_t zin_gzip(struct ib_zin *z, struct ib_err **err)
                         return (ssize_t) got;
                 /* Nothing came out of the last bytes: the stream was cut short. */
                 if (z->in_eof && !z->member_done)
-                        return ib_err_set(err, EBADMSG, "%s: truncated gzip stream", z->what);
+                        return ib_err_set(err, 0, "%s: truncated gzip stream", z->what);
         }
 }
 
@@ -328,14 +328,14 @@ static ssize_t zin_zstd(struct ib_zin *z, struct ib_err **err)
                 ZSTD_outBuffer out = { z->out, ZBUF * 4, 0 };
                 size_t r = ZSTD_decompressStream(z->zstd, &out, &in);
                 if (ZSTD_isError(r))
-                        return ib_err_set(err, EBADMSG, "%s: corrupt zstd stream: %s", z->what, ZSTD_getErrorName(r));
+                        return ib_err_set(err, 0, "%s: corrupt zstd stream: %s", z->what, ZSTD_getErrorName(r));
                 z->in_pos += in.pos;
                 if (r == 0)
                         z->member_done = true;
                 if (out.pos)
                         return (ssize_t) out.pos;
                 if (z->in_eof && !z->member_done)
-                        return ib_err_set(err, EBADMSG, "%s: truncated zstd stream", z->what);
+                        return ib_err_set(err, 0, "%s: truncated zstd stream", z->what);
         }
 }
 

@@ -122,7 +122,7 @@ static int split_path(const char *raw, char ***ret, size_t *ret_n, struct ib_err
                         for (size_t i = 0; i < n; i++)
                                 free(v[i]);
                         free(v);
-                        return ib_err_set(err, EPERM, "entry `%s`: `..` components are not allowed", raw);
+                        return ib_err_set(err, 0, "entry `%s`: `..` components are not allowed", raw);
                 }
                 ib_grow(&v, &alloc, n + 1, sizeof(*v));
                 v[n++] = ib_strdup(c);
@@ -179,7 +179,7 @@ static int open_parent(struct ictx *c, char **comps, size_t np, const char *raw,
                         fd = openat(base, comps[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 }
                 if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
-                        return ib_err_set(err, EPERM, "entry `%s`: `%s` is not a directory of the layer "
+                        return ib_err_set(err, 0, "entry `%s`: `%s` is not a directory of the layer "
                                           "(paths are never resolved through symlinks)", raw, comps[i]);
                 if (fd < 0)
                         return ib_err_set(err, errno, "entry `%s`: open `%s`", raw, comps[i]);
@@ -441,7 +441,7 @@ static int make_hardlink(struct ictx *c, const char *link, int pfd, const char *
                 return ib_err_wrap(err, "hardlink `%s`", path);
         if (tn == 0) {
                 comps_free(t, tn);
-                return ib_err_set(err, EPERM, "hardlink `%s` -> `%s`: target is the layer root", path, link);
+                return ib_err_set(err, 0, "hardlink `%s` -> `%s`: target is the layer root", path, link);
         }
         if (tn > 1) {
                 _cleanup_free_ char *tparent = comps_join(t, tn - 1);
@@ -464,7 +464,7 @@ static int make_hardlink(struct ictx *c, const char *link, int pfd, const char *
         r = errno;
         comps_free(t, tn);
         if (r == ENOENT || r == ELOOP || r == ENOTDIR || r == EXDEV)
-                return ib_err_set(err, EPERM, "hardlink `%s` -> `%s`: the target is not an earlier entry "
+                return ib_err_set(err, 0, "hardlink `%s` -> `%s`: the target is not an earlier entry "
                                   "of this layer", path, link);
         return ib_err_set(err, r, "hardlink `%s` -> `%s`", path, link);
 }
@@ -484,7 +484,7 @@ static int make_whiteout(struct ictx *c, int pfd, size_t depth, const char *name
                 return 0;
         }
         if (!*target || strcmp(target, ".") == 0 || strcmp(target, "..") == 0)
-                return ib_err_set(err, EPERM, "entry `%s`: invalid whiteout", path);
+                return ib_err_set(err, 0, "entry `%s`: invalid whiteout", path);
         for (int tries = 0;; tries++) {
                 if (mknodat(pfd, target, S_IFCHR | 0, makedev(0, 0)) == 0)
                         return 0;
@@ -578,7 +578,7 @@ static int reader_fail(struct ictx *c, struct archive *a, struct ib_err **err)
                 *err = IB_TAKE_PTR(c->read_err);
                 return ib_err_code(*err);
         }
-        return ib_err_set(err, EBADMSG, "malformed tar: %s", archive_error_string(a) ?: "read failed");
+        return ib_err_set(err, 0, "malformed tar: %s", archive_error_string(a) ?: "read failed");
 }
 
 static void ictx_release(struct ictx *c)
@@ -601,7 +601,7 @@ static int extract(struct ictx *c, const char *digest, const char *diff_id, int 
         struct archive_entry *ae;
         int r;
 
-        r = ib_zin_new(blob_fd, c->what, &zin, err);
+        r = ib_zin_new(blob_fd, "blob", &zin, err);
         if (r < 0)
                 return r;
         c->zin = zin;
@@ -638,9 +638,9 @@ static int extract(struct ictx *c, const char *digest, const char *diff_id, int 
         got_diff = ib_zin_diff_id(zin);
         got_digest = ib_zin_blob_digest(zin);
         if (strcmp(got_digest, digest) != 0)
-                r = ib_err_set(err, EBADMSG, "blob digest mismatch: the blob hashes to %s", got_digest);
+                r = ib_err_set(err, 0, "blob digest mismatch: the blob hashes to %s", got_digest);
         else if (strcmp(got_diff, diff_id) != 0)
-                r = ib_err_set(err, EBADMSG, "diff_id mismatch: expected %s, the %s tar stream hashes to %s",
+                r = ib_err_set(err, 0, "diff_id mismatch: expected %s, the %s tar stream hashes to %s",
                                diff_id, ib_zin_format(zin), got_diff);
 out:
         archive_read_free(a);
