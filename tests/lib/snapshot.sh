@@ -12,7 +12,7 @@ blob_path() { echo "$1/blobs/sha256/${2#sha256:}"; }
 count_entries() { find "$1" -mindepth 1 -maxdepth 1 | wc -l; }
 
 # layer_dirs STORE: the published layer dirs (not the .lock files)
-layer_dirs() { find "$1/layers" -mindepth 1 -maxdepth 1 -type d | wc -l; }
+layer_dirs() { find "$1/layers" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l; }
 
 # refused NAME RUN STORE MKLAYER-ARGS...: craft a layer with mklayer.py (as RUN),
 # import it (as RUN) and expect a refusal that names the layer, with the store unchanged.
