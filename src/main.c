@@ -8,6 +8,7 @@ static const struct ib_verb verbs[] = {
         { "help", ib_cmd_help, "show help for imgbuild or a verb" },
         { "plan", ib_cmd_plan, "print the build plan of a Dockerfile (stages, expanded steps)" },
         { "debug-run", ib_cmd_debug_run, NULL },
+        { "debug-layer", ib_cmd_debug_layer, NULL },
 };
 
 int ib_cli_fail(struct ib_err **err)
