@@ -21,6 +21,7 @@ int ib_cmd_help(int argc, char **argv);
 int ib_cmd_plan(int argc, char **argv);         /* src/cmd-plan.c */
 int ib_cmd_debug_run(int argc, char **argv);    /* src/cmd-debug-run.c: sandbox driver for tests */
 int ib_cmd_debug_layer(int argc, char **argv);  /* src/cmd-debug-layer.c: snapshot driver for tests */
+int ib_cmd_debug_copy(int argc, char **argv);   /* src/cmd-debug-copy.c: one COPY/ADD into a layer dir */
 
 /* Report an error through the log and free it; returns IB_EXIT_FAILURE. */
 struct ib_err;

@@ -9,6 +9,7 @@ static const struct ib_verb verbs[] = {
         { "plan", ib_cmd_plan, "print the build plan of a Dockerfile (stages, expanded steps)" },
         { "debug-run", ib_cmd_debug_run, NULL },
         { "debug-layer", ib_cmd_debug_layer, NULL },
+        { "debug-copy", ib_cmd_debug_copy, NULL },
 };
 
 int ib_cli_fail(struct ib_err **err)
