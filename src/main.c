@@ -6,6 +6,7 @@
 static const struct ib_verb verbs[] = {
         { "version", ib_cmd_version, "print the version" },
         { "help", ib_cmd_help, "show help for imgbuild or a verb" },
+        { "debug-image", ib_cmd_debug_image, NULL },
 };
 
 int ib_cli_fail(struct ib_err **err)
