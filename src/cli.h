@@ -22,6 +22,7 @@ int ib_cmd_plan(int argc, char **argv);         /* src/cmd-plan.c */
 int ib_cmd_debug_run(int argc, char **argv);    /* src/cmd-debug-run.c: sandbox driver for tests */
 int ib_cmd_debug_layer(int argc, char **argv);  /* src/cmd-debug-layer.c: snapshot driver for tests */
 int ib_cmd_debug_copy(int argc, char **argv);   /* src/cmd-debug-copy.c: one COPY/ADD into a layer dir */
+int ib_cmd_debug_image(int argc, char **argv);  /* src/cmd-debug-image.c: image model and outputs driver for tests */
 
 /* Report an error through the log and free it; returns IB_EXIT_FAILURE. */
 struct ib_err;

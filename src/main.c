@@ -10,6 +10,7 @@ static const struct ib_verb verbs[] = {
         { "debug-run", ib_cmd_debug_run, NULL },
         { "debug-layer", ib_cmd_debug_layer, NULL },
         { "debug-copy", ib_cmd_debug_copy, NULL },
+        { "debug-image", ib_cmd_debug_image, NULL },
 };
 
 int ib_cli_fail(struct ib_err **err)
