@@ -20,6 +20,8 @@ int ib_cmd_version(int argc, char **argv);
 int ib_cmd_help(int argc, char **argv);
 int ib_cmd_plan(int argc, char **argv);         /* src/cmd-plan.c */
 int ib_cmd_debug_run(int argc, char **argv);    /* src/cmd-debug-run.c: sandbox driver for tests */
+int ib_cmd_pull(int argc, char **argv);         /* src/cmd-pull.c */
+int ib_cmd_push(int argc, char **argv);         /* src/cmd-push.c */
 
 /* Report an error through the log and free it; returns IB_EXIT_FAILURE. */
 struct ib_err;

@@ -6,6 +6,8 @@
 static const struct ib_verb verbs[] = {
         { "version", ib_cmd_version, "print the version" },
         { "help", ib_cmd_help, "show help for imgbuild or a verb" },
+        { "pull", ib_cmd_pull, "download images into the store" },
+        { "push", ib_cmd_push, "push an image to a registry" },
 };
 
 int ib_cli_fail(struct ib_err **err)
