@@ -163,7 +163,14 @@ int ib_auth_parse(const char *header, struct ib_auth_challenge **ret, size_t *re
                 while (is_tchar(*p))
                         p++;
                 if (p == s) {
-                        p++;    /* not a token: skip one byte and resynchronize */
+                        /* not a token: skip a quoted string or one byte, and resynchronize */
+                        if (*p == '"') {
+                                char *junk;
+                                p = read_quoted(p, &junk);
+                                free(junk);
+                        } else {
+                                p++;
+                        }
                         continue;
                 }
                 if (*p == '=') {
