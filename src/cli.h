@@ -23,6 +23,8 @@ int ib_cmd_debug_run(int argc, char **argv);    /* src/cmd-debug-run.c: sandbox 
 int ib_cmd_debug_layer(int argc, char **argv);  /* src/cmd-debug-layer.c: snapshot driver for tests */
 int ib_cmd_debug_copy(int argc, char **argv);   /* src/cmd-debug-copy.c: one COPY/ADD into a layer dir */
 int ib_cmd_debug_image(int argc, char **argv);  /* src/cmd-debug-image.c: image model and outputs driver for tests */
+int ib_cmd_pull(int argc, char **argv);         /* src/cmd-pull.c */
+int ib_cmd_push(int argc, char **argv);         /* src/cmd-push.c */
 
 /* Report an error through the log and free it; returns IB_EXIT_FAILURE. */
 struct ib_err;

@@ -11,6 +11,8 @@ static const struct ib_verb verbs[] = {
         { "debug-layer", ib_cmd_debug_layer, NULL },
         { "debug-copy", ib_cmd_debug_copy, NULL },
         { "debug-image", ib_cmd_debug_image, NULL },
+        { "pull", ib_cmd_pull, "download images into the store" },
+        { "push", ib_cmd_push, "push an image to a registry" },
 };
 
 int ib_cli_fail(struct ib_err **err)

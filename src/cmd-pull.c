@@ -1,0 +1,91 @@
+/* src/cmd-pull.c - imgbuild pull [options] REF...: fill the store ahead of a
+ * build (Kaniko's warmer) and print REF@sha256:... for each reference. */
+#include "lib/ib.h"
+#include "src/cli.h"
+#include "src/registry-opts.h"
+
+static void pull_usage(FILE *out)
+{
+        fprintf(out, "Usage: imgbuild pull [OPTIONS] REF...\n\n"
+                     "Download images (manifests, config, layers) into the store and print\n"
+                     "REF@sha256:<digest> for each.\n\n"
+                     "Options:\n"
+                     "      --root DIR                     the store (default: $IMGBUILD_ROOT, else per user)\n"
+                     "  -h, --help                         show this help\n");
+        ib_regopts_help(out);
+}
+
+/* debug-level progress lines; bars are the UX issue's */
+static void progress(void *ud, enum ib_progress_event ev, const char *digest, uint64_t done, uint64_t total)
+{
+        static const char *const names[] = { "start", "bytes", "done", "exists", "mounted", "retry" };
+        (void) ud;
+        if (ev != IB_PROGRESS_BYTES)
+                ib_debug("%s %s %llu/%llu", names[ev], digest, (unsigned long long) done, (unsigned long long) total);
+}
+
+int ib_cmd_pull(int argc, char **argv)
+{
+        static const struct option verb_opts[] = {
+                { "root", required_argument, NULL, 'R' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        _cleanup_free_ struct option *lo = ib_regopts_merge(verb_opts);
+        _cleanup_free_ char *root = NULL;
+        _cleanup_(ib_store_closep) struct ib_store *store = NULL;
+        _cleanup_(ib_registry_freep) struct ib_registry *reg = NULL;
+        _cleanup_err_ struct ib_err *err = NULL;
+        struct ib_regopts ro;
+        int c, r, status = 0;
+
+        ib_regopts_init(&ro);
+        while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+                switch (c) {
+                case 'R':
+                        free(root);
+                        root = ib_strdup(optarg);
+                        break;
+                case 'h':
+                        pull_usage(stdout);
+                        ib_regopts_release(&ro);
+                        return 0;
+                default:
+                        r = ib_regopts_handle(&ro, c, optarg, "pull");
+                        if (r == 1)
+                                break;
+                        ib_regopts_release(&ro);
+                        return r ? r : ib_cli_usage_error("pull", "unknown option");
+                }
+        }
+        if (optind >= argc) {
+                ib_regopts_release(&ro);
+                return ib_cli_usage_error("pull", "no image reference given");
+        }
+        if (!root)
+                root = ib_store_default_root();
+        if (ib_store_open(root, &store, &err) < 0 || ib_registry_new(&ro.opts, &reg, &err) < 0) {
+                ib_regopts_release(&ro);
+                return ib_cli_fail(&err);
+        }
+        ib_registry_set_progress(reg, progress, NULL);
+        for (int i = optind; i < argc; i++) {
+                _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
+                _cleanup_(ib_pull_result_freep) struct ib_pull_result *res = NULL;
+
+                if (ib_ref_parse(argv[i], &ref, &err) < 0 ||
+                    ib_registry_pull(reg, store, ref, ro.have_platform ? &ro.platform : NULL, &res, &err) < 0) {
+                        ib_err_wrap(&err, "pull %s", argv[i]);
+                        status = ib_cli_fail(&err);
+                        continue;
+                }
+                _cleanup_(ib_ref_freep) struct ib_ref *pinned = ib_ref_with_digest(ref, res->digest);
+                _cleanup_free_ char *s = ib_ref_string(pinned);
+                printf("%s\n", s);
+                fflush(stdout);
+                ib_debug("%s: manifest %s, config %s, %zu layers, %u blobs downloaded", argv[i], res->manifest_digest,
+                         res->config_digest, res->n_layers, res->fetched);
+        }
+        ib_regopts_release(&ro);
+        return status;
+}
