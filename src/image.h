@@ -52,7 +52,7 @@ struct ib_store;
 #define IB_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 
 enum ib_image_format { IB_FORMAT_OCI, IB_FORMAT_DOCKER };
-enum ib_compression { IB_COMPRESS_NONE, IB_COMPRESS_GZIP, IB_COMPRESS_ZSTD };
+enum ib_image_compression { IB_COMPRESS_NONE, IB_COMPRESS_GZIP, IB_COMPRESS_ZSTD };
 
 /* "oci" or "docker" -> format; -EINVAL otherwise. */
 int ib_image_format_parse(const char *s, enum ib_image_format *ret);
@@ -61,10 +61,10 @@ const char *ib_media_type_index(enum ib_image_format f);
 const char *ib_media_type_config(enum ib_image_format f);
 /* The layer media type for @f and @c.  zstd has no docker media type that
  * docker itself reads, so docker format keeps the OCI zstd type (as BuildKit). */
-const char *ib_media_type_layer(enum ib_image_format f, enum ib_compression c);
+const char *ib_media_type_layer(enum ib_image_format f, enum ib_image_compression c);
 /* Compression of a known layer media type; false for anything else. */
-bool ib_media_type_layer_compression(const char *mt, enum ib_compression *ret);
-bool ib_media_type_is_index(const char *mt);
+bool ib_media_type_layer_compression(const char *mt, enum ib_image_compression *ret);
+bool ib_image_mt_is_index(const char *mt);
 bool ib_media_type_is_manifest(const char *mt);
 
 /* ------------------------------------------------------------ key/values */
@@ -190,7 +190,7 @@ void ib_time_rfc3339(int64_t epoch, char *buf, size_t n);
 int ib_time_parse(const char *s, int64_t *ret);
 
 /* -------------------------------------------------------------- manifests */
-struct ib_platform {
+struct ib_desc_platform {
         char *architecture;
         char *os;
         char *os_version;
@@ -204,7 +204,7 @@ struct ib_descriptor {
         int64_t size;
         char **urls;
         struct ib_kvlist annotations;
-        struct ib_platform *platform;   /* index entries only; NULL when absent */
+        struct ib_desc_platform *platform;   /* index entries only; NULL when absent */
         char *artifact_type;
 };
 
@@ -233,7 +233,7 @@ struct ib_index {
 
 void ib_descriptor_clear(struct ib_descriptor *d);
 void ib_descriptor_copy(struct ib_descriptor *dst, const struct ib_descriptor *src);
-void ib_platform_free(struct ib_platform *p);
+void ib_desc_platform_free(struct ib_desc_platform *p);
 
 /* Parse a manifest: OCI or docker schema2 (schema 1 and indexes are refused
  * with a message saying so).  Every layer must have a digest and a size. */

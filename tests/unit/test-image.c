@@ -270,7 +270,7 @@ static void test_manifests(void)
         struct ib_index *x = NULL;
         struct ib_err *err = NULL;
         struct ib_buf b = IB_BUF_INIT;
-        enum ib_compression c;
+        enum ib_image_compression c;
         int r;
 
         r = ib_manifest_parse(docker_manifest, strlen(docker_manifest), &m, &err);
