@@ -37,69 +37,14 @@ struct fields {
         size_t n, alloc;
 };
 
-/* ------------------------------------------------------------------ UTF-8 */
-
-/* Length of the UTF-8 sequence at @s (at most @avail bytes); 1 for an invalid byte. */
 static size_t u8_len(const char *s, size_t avail)
 {
-        const unsigned char *p = (const unsigned char *) s;
-        size_t n;
-        unsigned char c = p[0];
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                n = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-                n = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-                n = 4;
-        else
-                return 1;
-        if (n > avail)
-                return 1;
-        for (size_t i = 1; i < n; i++)
-                if ((p[i] & 0xc0) != 0x80)
-                        return 1;
-        /* overlongs and surrogates are invalid */
-        if (c == 0xe0 && p[1] < 0xa0)
-                return 1;
-        if (c == 0xed && p[1] > 0x9f)
-                return 1;
-        if (c == 0xf0 && p[1] < 0x90)
-                return 1;
-        if (c == 0xf4 && p[1] > 0x8f)
-                return 1;
-        return n;
+        return ib_utf8_len(s, avail);
 }
 
-static uint32_t u8_decode(const char *s, size_t n)
-{
-        const unsigned char *p = (const unsigned char *) s;
-
-        switch (n) {
-        case 2:
-                return ((uint32_t) (p[0] & 0x1f) << 6) | (p[1] & 0x3f);
-        case 3:
-                return ((uint32_t) (p[0] & 0x0f) << 12) | ((uint32_t) (p[1] & 0x3f) << 6) | (p[2] & 0x3f);
-        case 4:
-                return ((uint32_t) (p[0] & 0x07) << 18) | ((uint32_t) (p[1] & 0x3f) << 12) |
-                       ((uint32_t) (p[2] & 0x3f) << 6) | (p[3] & 0x3f);
-        default:
-                return p[0];
-        }
-}
-
-/* Go's unicode.IsSpace for the rune of @n bytes at @s. */
 static bool is_space_seq(const char *s, size_t n)
 {
-        if (n == 1) {
-                unsigned char c = (unsigned char) s[0];
-                return c == ' ' || (c >= '\t' && c <= '\r');
-        }
-        uint32_t r = u8_decode(s, n);
-        return r == 0x85 || r == 0xa0 || r == 0x1680 || (r >= 0x2000 && r <= 0x200a) ||
-               r == 0x2028 || r == 0x2029 || r == 0x202f || r == 0x205f || r == 0x3000;
+        return ib_utf8_is_space(s, n);
 }
 
 /* ----------------------------------------------------------------- fields */
