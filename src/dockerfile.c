@@ -460,7 +460,6 @@ static bool jp_value(struct jp *j)
         }
 }
 
-int ib_df_parse_json_array(const char *s, char ***ret);
 int ib_df_parse_json_array(const char *s, char ***ret)
 {
         struct jp j = { .s = s, .n = strlen(s) };

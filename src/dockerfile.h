@@ -119,6 +119,11 @@ struct ib_df_instr {
 /* The value of flag @name (last one wins), or NULL.  *ret_present (may be NULL)
  * tells a bare --name from an absent one. */
 const char *ib_df_flag_get(const struct ib_df_instr *in, const char *name, bool *ret_present);
+/* The exec-form test (Go's encoding/json grammar): returns 1 and *ret (a
+ * NULL-terminated vector) for a JSON array of strings, 0 when @s is not valid
+ * JSON (Docker then uses the shell form), -1 for a valid array holding
+ * something else than strings (an error). */
+int ib_df_parse_json_array(const char *s, char ***ret);
 /* Copy of @body with leading tabs removed from every line (<<- heredocs). */
 char *ib_df_heredoc_chomp(const char *body);
 

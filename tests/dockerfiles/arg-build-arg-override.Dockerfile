@@ -1,0 +1,4 @@
+FROM alpine
+ARG USER=some_user
+ARG UNUSED_DEFAULT=d
+LABEL user=$USER unused=$UNUSED_DEFAULT

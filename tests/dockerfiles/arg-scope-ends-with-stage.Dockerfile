@@ -1,0 +1,5 @@
+FROM busybox
+ARG SETTINGS=one
+LABEL s1=$SETTINGS
+FROM busybox
+LABEL s2=$SETTINGS

@@ -1,0 +1,5 @@
+from alpine as Builder
+run echo lower
+From alpine
+Copy --from=BUILDER a /b
+eNv K=v

@@ -1,0 +1,4 @@
+FROM alpine
+RUN echo > /x
+FROM alpine AS second
+COPY --from=0 /x /y

@@ -1,0 +1,4 @@
+FROM alpine
+ENV D=/dest
+COPY ["a b", "$D/c d/"]
+COPY [ "x" , "y" ]

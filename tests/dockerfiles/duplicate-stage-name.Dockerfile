@@ -1,0 +1,2 @@
+FROM alpine AS x
+FROM busybox AS x

@@ -1,0 +1,4 @@
+FROM alpine
+COPY <<"END" /x
+$NOT_EXPANDED
+END

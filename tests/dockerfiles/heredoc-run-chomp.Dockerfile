@@ -1,0 +1,5 @@
+FROM alpine
+RUN <<-EOT
+	echo tab-indented
+		echo two tabs
+	EOT

@@ -1,0 +1,4 @@
+FROM python:3
+RUN python3 <<'EOF'
+print("$NOT_EXPANDED")
+EOF

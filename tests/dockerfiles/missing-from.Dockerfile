@@ -1,0 +1,2 @@
+# no FROM
+RUN echo hi

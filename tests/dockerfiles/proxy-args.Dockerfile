@@ -1,0 +1,3 @@
+FROM alpine
+RUN wget http://example.com/
+LABEL p=$HTTP_PROXY

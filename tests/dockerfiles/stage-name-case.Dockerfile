@@ -1,0 +1,3 @@
+FROM alpine AS Build
+FROM alpine
+COPY --from=BUILD /x /x

@@ -1,0 +1,4 @@
+FROM alpine AS broken
+EXPOSE not-a-port
+FROM alpine
+RUN true

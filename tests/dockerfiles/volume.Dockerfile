@@ -1,0 +1,4 @@
+FROM alpine
+ARG DATA=/data
+VOLUME ["/var/log", "/var/db with space"]
+VOLUME /a $DATA
