@@ -276,6 +276,13 @@ static int zin_next_member(struct ib_zin *z, struct ib_err **err)
                         z->in_pos++;
                 if (z->in_pos == z->in_len)
                         continue;
+                /* another member must start with the same magic (checked as far
+                 * as this buffer goes) */
+                const uint8_t *magic = z->kind == ZIN_GZIP ? (const uint8_t *) "\x1f\x8b" : (const uint8_t *) "\x28\xb5\x2f\xfd";
+                size_t mlen = z->kind == ZIN_GZIP ? 2 : 4, avail = z->in_len - z->in_pos;
+                if (memcmp(z->in + z->in_pos, magic, avail < mlen ? avail : mlen) != 0)
+                        return ib_err_set(err, 0, "%s: garbage after the end of the %s stream", z->what,
+                                          z->kind == ZIN_GZIP ? "gzip" : "zstd");
                 if (z->kind == ZIN_GZIP)
                         isal_inflate_reset(&z->isal), z->isal.crc_flag = ISAL_GZIP;
                 z->member_done = false;
