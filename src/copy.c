@@ -830,6 +830,13 @@ static int plan_resolved(struct ib_copy_plan *p, const struct resolved *r, const
         int k;
 
         if (p->o.parents) {
+                _cleanup_free_ char *dres = NULL;
+                char dkind;
+                k = resolve_dest(p, dest, true, &dres, &dkind, err);
+                if (k < 0)
+                        return k;
+                if (dkind == 'f')
+                        return ib_err_set(err, ENOTDIR, "%s %s: `/%s` is not a directory", p->what, r->written, dest);
                 k = plan_parents_dirs(p, r, dest, err);
                 if (k < 0)
                         return k;

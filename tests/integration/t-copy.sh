@@ -1,0 +1,181 @@
+#!/bin/bash
+# COPY/ADD into a layer dir through `imgbuild debug-copy`, run in a user
+# namespace as root (identity map) and as the unprivileged `ibtest` (subuid
+# ranges): owners, modes, mtimes, symlinks, hardlinks, bad sources, tar and
+# stdin contexts, ADD of an archive and of a URL with --checksum.
+. "${IB_SRCDIR:-.}/tests/lib/tap.sh"
+
+is_root || skip_all "needs root to set up the test user and namespaces"
+have_userns || skip_all "user namespaces unavailable"
+setup_test_user || skip_all "cannot create the test user"
+
+# ------------------------------------------------------------ the context
+CTX=$IB_TMP/ctx
+mkdir -p "$CTX/dir/sub" "$CTX/empty" "$CTX/a/b"
+echo hello >"$CTX/hello.txt"
+printf 'exec\n' >"$CTX/dir/run.sh"
+echo data >"$CTX/dir/data"
+ln "$CTX/dir/data" "$CTX/dir/sub/data-hardlink"
+ln -s ../data "$CTX/dir/sub/rel-link"
+ln -s /etc/passwd "$CTX/dir/abs-link"
+ln -s ../../../../etc "$CTX/escape"
+echo c >"$CTX/a/b/c.txt"
+mkfifo "$CTX/dir/fifo"
+touch -d '2001-02-03 04:05:06.123456789' "$CTX/hello.txt" "$CTX/dir/run.sh"
+touch -d '2002-01-01 00:00:00' "$CTX/dir"
+mkdir -p "$IB_TMP/arch/pkg/bin"; echo tool >"$IB_TMP/arch/pkg/bin/tool"; chmod 755 "$IB_TMP/arch/pkg/bin/tool"
+tar -C "$IB_TMP/arch" --owner=123 --group=456 -czf "$CTX/pkg.tar.gz" pkg
+cp "$CTX/pkg.tar.gz" "$CTX/notanarchive.gz.txt"; printf 'plain' >"$CTX/notanarchive.gz.txt"
+printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n' >"$IB_TMP/passwd"
+printf 'root:x:0:\nextra:x:5555:user\n' >"$IB_TMP/group"
+tar -C "$CTX" -czf "$IB_TMP/ctx.tar.gz" .
+chmod -R a+rX "$IB_TMP"
+chmod 755 "$IB_TMP"
+chmod 0754 "$CTX/dir/run.sh"
+
+# A loopback HTTP server for ADD <url>.
+WWW=$IB_TMP/www; mkdir -p "$WWW"; echo 'remote file' >"$WWW/remote.txt"
+touch -d '2010-05-06 07:08:09' "$WWW/remote.txt"
+SUM=$(sha256sum "$WWW/remote.txt" | cut -d' ' -f1)
+PORT=$(free_port)
+spawn python3 -m http.server --bind 127.0.0.1 --directory "$WWW" "$PORT" >/dev/null 2>&1
+wait_http "http://127.0.0.1:$PORT/remote.txt" 20 || diag "http server did not come up"
+URL=http://127.0.0.1:$PORT/remote.txt
+
+# ---------------------------------------------------------- the two modes
+# userns_identity cmd...: as root, run cmd in a new user + mount namespace
+# with the identity map 0..65535 written directly (util-linux 2.38's
+# --map-users goes through newuidmap, which wants /etc/subuid entries for root).
+cat >"$IB_TMP/userns.py" <<'PY'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+r, w = os.pipe(); r2, w2 = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(w); os.close(r2)
+    if libc.unshare(0x10000000 | 0x00020000) != 0:   # CLONE_NEWUSER | CLONE_NEWNS
+        os._exit(125)
+    os.write(w2, b"x"); os.close(w2)
+    os.read(r, 1)
+    os.setgid(0); os.setuid(0)
+    os.execvp(sys.argv[1], sys.argv[1:])
+os.close(r); os.close(w2)
+if os.read(r2, 1) == b"x":
+    for f in ("uid_map", "gid_map"):
+        with open("/proc/%d/%s" % (pid, f), "w") as m:
+            m.write("0 0 65536\n")
+os.write(w, b"x"); os.close(w)
+_, st = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(st))
+PY
+userns_identity() { python3 "$IB_TMP/userns.py" "$@"; }
+# run_ns MODE cmd...: run cmd inside this mode's user namespace.
+run_ns() {
+        local mode=$1; shift
+        if [ "$mode" = root ]; then
+                userns_identity "$@"
+        else
+                as_user "$IB_TEST_USER" unshare --map-auto --map-root-user --mount "$@"
+        fi
+}
+
+suite() {
+        local mode=$1 bin=$IMGBUILD work out L st rc
+        [ "$mode" = user ] && bin=$IMGBUILD_USER_BIN
+        work=$(user_dir)
+        dc() { run_ns "$mode" "$bin" debug-copy --root "$work/store" --context "$CTX" "$@"; }
+        nstat() { run_ns "$mode" stat -c "$1" "${@:2}"; }
+
+        # Whole context, default owners.
+        L=$work/l1
+        out=$(dc --dest /app/ --layer "$L" . 2>"$work/err"); rc=$?
+        is "$rc" 0 "$mode: COPY . /app/ succeeds"
+        [ $rc = 0 ] || diag "$(cat "$work/err")"
+        is "$(cat "$L/app/hello.txt" 2>/dev/null)" hello "$mode: file content copied"
+        is "$(nstat '%u:%g %a' "$L/app/hello.txt")" "0:0 644" "$mode: owner root:root, mode kept"
+        is "$(nstat '%a' "$L/app/dir/run.sh")" 754 "$mode: mode 0754 kept"
+        is "$(stat -c %y "$L/app/hello.txt")" "$(stat -c %y "$CTX/hello.txt")" "$mode: file mtime kept (ns)"
+        is "$(stat -c %Y "$L/app/dir")" "$(stat -c %Y "$CTX/dir")" "$mode: dir mtime kept"
+        is "$(readlink "$L/app/dir/sub/rel-link")" ../data "$mode: relative symlink copied as link"
+        is "$(readlink "$L/app/dir/abs-link")" /etc/passwd "$mode: absolute symlink copied as link, not followed"
+        is "$(readlink "$L/app/escape")" ../../../../etc "$mode: symlink leading out copied as a link inside a dir"
+        is "$(stat -c %i "$L/app/dir/data")" "$(stat -c %i "$L/app/dir/sub/data-hardlink")" "$mode: hardlink kept (same inode)"
+        ok "$mode: empty dir copied" test -d "$L/app/empty"
+        ok "$mode: fifo not copied" test ! -e "$L/app/dir/fifo"
+        like "$(cat "$work/err")" "skipped fifo .dir/fifo" "$mode: fifo skip is reported"
+        like "$out" "hashed: [1-9]" "$mode: first run hashes files"
+        out=$(dc --dest /app/ . 2>/dev/null)
+        like "$out" "hashed: 0" "$mode: second run reads no file again (index)"
+
+        # --chown from the given passwd/group, --chmod.
+        L=$work/l2
+        ok "$mode: COPY --chown=user:extra --chmod=u=rwX,go=rX" \
+                dc --chown user:extra --passwd "$IB_TMP/passwd" --group "$IB_TMP/group" --chmod u=rwX,go=rX \
+                --dest /srv/x/ --layer "$L" dir
+        is "$(nstat '%u:%g %a' "$L/srv/x/run.sh")" "1000:5555 755" "$mode: --chown/--chmod on a file (X: it was executable)"
+        is "$(nstat '%u:%g %a' "$L/srv/x/data")" "1000:5555 644" "$mode: --chown/--chmod on a plain file"
+        is "$(nstat '%u:%g %a' "$L/srv/x/sub")" "1000:5555 755" "$mode: --chown/--chmod on a dir"
+        is "$(nstat '%u:%g %a' "$L/srv")" "1000:5555 755" "$mode: created parent dir 0755, owned as --chown (BuildKit)"
+        dc --chown nosuch --passwd "$IB_TMP/passwd" --dest /x/ hello.txt >/dev/null 2>"$work/err"
+        like "$(cat "$work/err")" "user .nosuch. not found" "$mode: unknown --chown user named"
+
+        # Bad sources.
+        dc --dest /x/ ../x >/dev/null 2>"$work/err"; rc=$?
+        is "$rc" 1 "$mode: COPY ../x fails"
+        like "$(cat "$work/err")" "COPY \.\./x: outside the build context" "$mode: ../x named in the error"
+        dc --dest /x/ escape >/dev/null 2>"$work/err"
+        like "$(cat "$work/err")" "escape: a symlink leads outside the build context" "$mode: a source symlink leading out is refused"
+        dc --dest /x/ 'nodir/*.txt' >/dev/null 2>"$work/err"
+        like "$(cat "$work/err")" "nodir/\*\.txt" "$mode: a pattern matching nothing (no dir) names the pattern"
+        dc --dest /x/ missing.txt >/dev/null 2>"$work/err"
+        like "$(cat "$work/err")" "missing.txt: not found in the build context" "$mode: a missing file is named"
+        dc --dest /x/ 'nomatch*.txt' >/dev/null 2>"$work/err"; rc=$?
+        is "$rc" 0 "$mode: an empty glob in an existing dir copies nothing (BuildKit)"
+        like "$(cat "$work/err")" "pattern matches nothing: nomatch" "$mode: ... and is warned about"
+
+        # --parents with a /./ pivot, --exclude.
+        L=$work/l3
+        ok "$mode: COPY --parents a/./b/c.txt dir/data --exclude" \
+                dc --parents --exclude '*.sh' --dest /p/ --layer "$L" a/./b/c.txt dir
+        ok "$mode: --parents keeps the path below the pivot" test -f "$L/p/b/c.txt"
+        ok "$mode: --parents keeps the source dir" test -f "$L/p/dir/data"
+        ok "$mode: --exclude applied" test ! -e "$L/p/dir/run.sh"
+
+        # tar:// and - contexts.
+        L=$work/l4
+        ok "$mode: tar:// context" run_ns "$mode" "$bin" debug-copy --root "$work/store" --context "tar://$IB_TMP/ctx.tar.gz" \
+                --dest /t/ --layer "$L" hello.txt dir/sub
+        is "$(cat "$L/t/hello.txt" 2>/dev/null)" hello "$mode: file from a tar context"
+        is "$(readlink "$L/t/rel-link")" ../data "$mode: symlink from a tar context"
+        L=$work/l5
+        run_ns "$mode" "$bin" debug-copy --root "$work/store" --context - --dest /s --layer "$L" a/b/c.txt \
+                <"$IB_TMP/ctx.tar.gz" >/dev/null 2>"$work/err"
+        is "$(cat "$L/s" 2>/dev/null)" c "$mode: stdin context, file to a file path"
+        is "$(ls "$work/store/tmp" | grep -v '\.lock$' | wc -l)" 0 "$mode: no scratch left in the store"
+
+        # ADD of a local archive: unpacked by content, owners from the archive.
+        L=$work/l6
+        ok "$mode: ADD pkg.tar.gz notanarchive /opt/" dc --add --dest /opt/ --layer "$L" pkg.tar.gz notanarchive.gz.txt
+        is "$(cat "$L/opt/pkg/bin/tool" 2>/dev/null)" tool "$mode: archive unpacked into the destination"
+        is "$(nstat '%u:%g %a' "$L/opt/pkg/bin/tool")" "123:456 755" "$mode: archive owners and modes kept"
+        is "$(cat "$L/opt/notanarchive.gz.txt" 2>/dev/null)" plain "$mode: a non-archive is copied as is"
+
+        # ADD of a URL with a right and a wrong checksum.
+        L=$work/l7
+        ok "$mode: ADD url --checksum (right)" dc --add --checksum "sha256:$SUM" --dest /dl/ --layer "$L" "$URL"
+        is "$(cat "$L/dl/remote.txt" 2>/dev/null)" "remote file" "$mode: URL fetched into the layer"
+        is "$(nstat '%u:%g %a' "$L/dl/remote.txt")" "0:0 600" "$mode: fetched file is 0600 root"
+        is "$(stat -c %Y "$L/dl/remote.txt")" "$(stat -c %Y "$WWW/remote.txt")" "$mode: mtime from Last-Modified"
+        L=$work/l8
+        dc --add --checksum "sha256:$(echo x | sha256sum | cut -d' ' -f1)" --dest /dl/ --layer "$L" "$URL" \
+                >/dev/null 2>"$work/err"; rc=$?
+        is "$rc" 1 "$mode: ADD url --checksum (wrong) fails"
+        like "$(cat "$work/err")" "checksum mismatch" "$mode: the mismatch is said"
+        ok "$mode: nothing left of the bad download" test ! -e "$L/dl/remote.txt"
+        dc --add --dest /x/ https://github.com/a/b.git >/dev/null 2>"$work/err"
+        like "$(cat "$work/err")" "git sources are not supported yet" "$mode: git URL refused"
+}
+
+suite root
+suite user
+done_testing
