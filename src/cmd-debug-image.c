@@ -40,7 +40,7 @@ static void usage(FILE *out)
 static int store_layer(struct ib_store *s, const char *path, struct ib_layer *ret, struct ib_err **err)
 {
         _cleanup_(ib_blob_writer_freep) struct ib_blob_writer *w = NULL;
-        _cleanup_(ib_sha256_freep) struct ib_sha256 *h = ib_sha256_new();
+        _cleanup_(ib_sha256_freep) struct ib_sha256 *h = ib_sha256_new(), *bh = ib_sha256_new();
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         _cleanup_free_ unsigned char *in = ib_malloc(CHUNK), *out = ib_malloc(CHUNK);
         char hex[IB_SHA256_HEX];
@@ -69,6 +69,7 @@ static int store_layer(struct ib_store *s, const char *path, struct ib_layer *re
                 if (compressed) {
                         if (n == 0)
                                 break;
+                        ib_sha256_update(bh, in, (size_t) n);
                         if ((r = ib_blob_writer_write(w, in, (size_t) n, err)) < 0)
                                 break;
                         continue;
@@ -81,6 +82,7 @@ static int store_layer(struct ib_store *s, const char *path, struct ib_layer *re
                         z.next_out = out;
                         z.avail_out = CHUNK;
                         zr = deflate(&z, n == 0 ? Z_FINISH : Z_NO_FLUSH);
+                        ib_sha256_update(bh, out, CHUNK - z.avail_out);
                         if ((r = ib_blob_writer_write(w, out, CHUNK - z.avail_out, err)) < 0)
                                 break;
                 } while (z.avail_out == 0 || (n == 0 && zr != Z_STREAM_END));
@@ -92,7 +94,11 @@ static int store_layer(struct ib_store *s, const char *path, struct ib_layer *re
         if (r < 0)
                 return r;
         ret->size = (int64_t) ib_blob_writer_size(w);
-        if ((r = ib_blob_writer_commit(w, NULL, &ret->digest, err)) < 0)
+        ib_sha256_final_hex(bh, hex);
+        if (ib_store_has_blob(s, hex))
+                /* Already there: keep the stored file (and any hard links to it). */
+                ret->digest = ib_strdupf("sha256:%s", hex);
+        else if ((r = ib_blob_writer_commit(w, NULL, &ret->digest, err)) < 0)
                 return r;
         if (compressed) {
                 _cleanup_free_ char *blob = ib_store_blob_path(s, ret->digest);

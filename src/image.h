@@ -51,6 +51,9 @@ struct ib_store;
 #define IB_MT_DOCKER_FOREIGN_GZIP "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 #define IB_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
 
+/* The PATH BuildKit gives a Linux image that has none (FROM scratch). */
+#define IB_DEFAULT_PATH_ENV    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 enum ib_image_format { IB_FORMAT_OCI, IB_FORMAT_DOCKER };
 enum ib_image_compression { IB_COMPRESS_NONE, IB_COMPRESS_GZIP, IB_COMPRESS_ZSTD };
 
@@ -315,7 +318,11 @@ void ib_oci_layout_ref_split(const char *ref, char **ret_dir, char **ret_tag);
  * copy that appears under its final name only when complete) and index.json.
  * An entry with the same ref name (@tag) is replaced; every other entry is kept.
  * With no tag, the entry is added unless the same digest is already untagged.
- * Concurrent writers to one layout are serialised with flock on the dir. */
+ * The index entry carries the image's platform.  Concurrent writers to one
+ * layout are serialised with flock on the dir.  A docker-format image keeps its
+ * docker manifest media type in index.json (the truth); note that skopeo's oci:
+ * transport then finds it only as the layout's sole image, not by tag, since it
+ * matches tags against OCI-typed entries only. */
 int ib_output_oci_layout(struct ib_store *s, const struct ib_image *img, const char *dir, const char *tag,
                          struct ib_err **err);
 /* Write a docker-archive (what `docker save` writes and `docker load`,

@@ -141,6 +141,29 @@ static void index_put(struct ib_index *x, const struct ib_descriptor *d, const c
         ib_index_add(x, d);
 }
 
+/* "os/arch[/variant]" -> platform, so tools choosing by platform (BuildKit's
+ * oci-layout:// contexts, crane) find the image without reading its config. */
+static struct ib_platform *platform_from_string(const char *s)
+{
+        _cleanup_free_ char *copy = NULL;
+        char *arch, *variant;
+        struct ib_platform *p;
+
+        if (!s || !strchr(s, '/'))
+                return NULL;
+        copy = ib_strdup(s);
+        arch = strchr(copy, '/');
+        *arch++ = '\0';
+        variant = strchr(arch, '/');
+        if (variant)
+                *variant++ = '\0';
+        p = ib_calloc(1, sizeof(*p));
+        p->os = ib_strdup(copy);
+        p->architecture = ib_strdup(arch);
+        p->variant = variant && *variant ? ib_strdup(variant) : NULL;
+        return p;
+}
+
 static int write_oci_layout_file(int dfd, const char *dir, struct ib_err **err)
 {
         static const char content[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -182,10 +205,12 @@ static int layout_write_locked(struct ib_store *s, const struct ib_image *img, c
         d.media_type = img->manifest_media_type;
         d.digest = img->manifest_digest;
         d.size = img->manifest_size;
+        d.platform = platform_from_string(img->platform);
         if (tag)
                 ib_kvlist_set(&d.annotations, IB_ANNOTATION_REF_NAME, tag);
         index_put(x, &d, tag);
         ib_kvlist_clear(&d.annotations);
+        ib_platform_free(d.platform);
         ib_index_serialize(x, &out);
         return ib_write_file_atomic(index_path, out.buf, out.len, 0644, err);
 }
