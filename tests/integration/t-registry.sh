@@ -77,7 +77,7 @@ is "$(echo "$out" | wc -l | tr -d ' ')" 2 "two destinations print two lines"
 is "$(count '"HEAD /v2/t/blobs/')" 2 "blobs are checked once for two tags of one repository"
 is "$(count '"PUT /v2/t/manifests/')" 2 "each tag is one manifest PUT"
 
-ok "chunked push (--push-chunk-size 1024)" "$IMGBUILD" push --root "$IB_TMP/store3" --push-chunk-size 1024 "oci:$L" "$R/c:1"
+ok "chunked push (--push-chunk-size 256 KiB)" "$IMGBUILD" push --root "$IB_TMP/store3" --push-chunk-size 262144 "oci:$L" "$R/c:1"
 like "$(count '"PATCH /v2/c/blobs/uploads/')" "^([3-9]|[1-9][0-9]+)$" "the layer went in several PATCH requests"
 is "$(skopeo inspect --tls-verify=false "docker://$R/c:1" | jq -r .Digest)" "$src" "the chunked push gives the same image"
 
