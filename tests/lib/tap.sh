@@ -181,3 +181,98 @@ make_busybox_rootfs() {
         printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\nimguser:x:4242:4343:img:/home/user:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$r/etc/passwd"
         printf 'root:x:0:\nuser:x:1000:\nimggroup:x:4343:\nextra:x:5555:imguser\nnogroup:x:65534:\n' >"$r/etc/group"
 }
+
+# ------------------------------------------------------- registry variants
+# start_registry_custom SCHEME [YAML]: like start_registry, for registries that
+# answer 401 or speak TLS: YAML is inserted after "http:\n  addr:" (indent
+# "  key:" for http settings, or start top-level keys like "auth:").  Waits for
+# any HTTP answer on SCHEME://.  Sets REGISTRY, REGISTRY_LOG, REGISTRY_PID,
+# REGISTRY_DIR (its storage is $REGISTRY_DIR/data).
+start_registry_custom() {
+        command -v docker-registry >/dev/null || return 1
+        local scheme=$1 extra=${2:-} port dir i=0
+        port=$(free_port); dir=$(mktemp -d "$IB_TMP/registry.XXXXXX")
+        cat >"$dir/config.yml" <<YAML
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+$extra
+YAML
+        spawn docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1
+        REGISTRY=127.0.0.1:$port; REGISTRY_LOG=$dir/log; REGISTRY_PID=$SPAWNED_PID; REGISTRY_DIR=$dir
+        while [ $i -lt 300 ]; do
+                curl -sk -o /dev/null "$scheme://$REGISTRY/v2/" 2>/dev/null && return 0
+                sleep 0.1; i=$((i + 1))
+        done
+        return 1
+}
+# make_cert DIR: a self-signed certificate for 127.0.0.1/localhost: DIR/cert.pem, DIR/key.pem.
+make_cert() {
+        mkdir -p "$1" && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+                -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+                -keyout "$1/key.pem" -out "$1/cert.pem" >/dev/null 2>&1
+}
+# start_registry_tls CERT KEY: a registry serving HTTPS only.
+start_registry_tls() {
+        start_registry_custom https "  tls:
+    certificate: $1
+    key: $2"
+}
+# start_registry_htpasswd USER PASSWORD: a registry with Basic auth (bcrypt htpasswd).
+start_registry_htpasswd() {
+        local f
+        f=$(mktemp "$IB_TMP/htpasswd.XXXXXX")
+        htpasswd -Bbn "$1" "$2" >"$f" || return 1
+        start_registry_custom http "auth:
+  htpasswd:
+    realm: basic-realm
+    path: $f"
+}
+# start_token_server USER PASSWORD [REFRESH_TOKEN]: a token server (tests/lib/token-server.py)
+# signing RS256 JWTs with a key made here, and a registry using it ("token" auth).
+# Sets TOKEN_SERVER (host:port), TOKEN_LOG and the REGISTRY variables.
+start_registry_token() {
+        local d port
+        d=$(mktemp -d "$IB_TMP/token.XXXXXX")
+        make_cert "$d" || return 1
+        port=$(free_port)
+        TOKEN_SERVER=127.0.0.1:$port; TOKEN_LOG=$d/log
+        spawn python3 "$IB_SRCDIR/tests/lib/token-server.py" --port "$port" --key "$d/key.pem" --cert "$d/cert.pem" \
+                --user "$1" --password "$2" --refresh-token "${3:-}" --service test-registry --issuer test-issuer \
+                --log "$TOKEN_LOG"
+        wait_http "http://$TOKEN_SERVER/health" 20 || return 1
+        start_registry_custom http "auth:
+  token:
+    realm: http://$TOKEN_SERVER/token
+    service: test-registry
+    issuer: test-issuer
+    rootcertbundle: $d/cert.pem"
+}
+# start_fault_proxy UPSTREAM MODE COUNT [PATH_REGEX]: a loopback HTTP proxy in front of
+# UPSTREAM (host:port) that misbehaves on the first COUNT requests matching PATH_REGEX
+# (MODE: reset, 500, 429, cut, corrupt; COUNT 0 = always).  Sets PROXY (host:port), PROXY_LOG.
+start_fault_proxy() {
+        local port
+        port=$(free_port); PROXY=127.0.0.1:$port; PROXY_LOG=$(mktemp "$IB_TMP/proxy.XXXXXX")
+        spawn python3 "$IB_SRCDIR/tests/lib/fault-proxy.py" --port "$port" --upstream "$1" --mode "$2" \
+                --count "$3" --match "${4:-/blobs/sha256:}" --log "$PROXY_LOG"
+        wait_http "http://$PROXY/v2/" 20
+}
+# rehash_store STORE: every file in STORE/blobs/sha256 matches its name (prints the bad ones).
+rehash_store() {
+        local f bad=0
+        for f in "$1"/blobs/sha256/*; do
+                [ -e "$f" ] || continue
+                [ "$(sha256sum <"$f" | cut -d' ' -f1)" = "$(basename "$f")" ] || { echo "bad blob: $f"; bad=1; }
+        done
+        return $bad
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""A misbehaving HTTP proxy for registry tests (loopback only, bounded life).
+Requests whose path matches --match are "faulted" for the first --count of
+them (0: all of them) according to --mode:
+  reset    close the connection with a TCP reset, no answer
+  500      answer 500 with a JSON error body
+  429      answer 429 with Retry-After: 1
+  cut      forward, but send only half of the body, then close
+  corrupt  forward, with one byte of the body changed
+Everything else is forwarded to --upstream as it is (Host kept, so the
+registry's Location headers point back at the proxy).  One log line per
+request: "<n> <METHOD> <path> range=<Range> -> <what happened>"."""
+import argparse, http.client, os, re, socket, struct, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--port", type=int, required=True)
+ap.add_argument("--upstream", required=True)
+ap.add_argument("--mode", required=True, choices=["reset", "500", "429", "cut", "corrupt", "none"])
+ap.add_argument("--count", type=int, default=1)
+ap.add_argument("--match", default="/blobs/sha256:")
+ap.add_argument("--log", required=True)
+ap.add_argument("--lifetime", type=int, default=300)
+args = ap.parse_args()
+uhost, uport = args.upstream.rsplit(":", 1)
+lock = threading.Lock()
+state = {"n": 0, "faulted": 0}
+HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "content-length"}
+
+
+def log(line):
+    with lock, open(args.log, "a") as f:
+        f.write(line + "\n")
+
+
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def handle_any(self):
+        n = int(self.headers.get("Content-Length", "0") or 0)
+        body = self.rfile.read(n) if n else None
+        fault = None
+        with lock:
+            state["n"] += 1
+            num = state["n"]
+            if args.mode != "none" and re.search(args.match, self.path) and self.command in ("GET", "HEAD", "PUT", "PATCH", "POST"):
+                if args.count == 0 or state["faulted"] < args.count:
+                    if not (args.mode in ("cut", "corrupt") and self.command != "GET"):
+                        state["faulted"] += 1
+                        fault = args.mode
+        rng = self.headers.get("Range", "-")
+        if fault == "reset":
+            log("%d %s %s range=%s -> reset" % (num, self.command, self.path, rng))
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if fault in ("500", "429"):
+            log("%d %s %s range=%s -> %s" % (num, self.command, self.path, rng, fault))
+            b = b'{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}'
+            self.send_response(int(fault))
+            if fault == "429":
+                self.send_header("Retry-After", "1")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(b)
+            return
+        c = http.client.HTTPConnection(uhost, int(uport), timeout=60)
+        hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        if body is not None:
+            hdrs["Content-Length"] = str(len(body))
+        c.request(self.command, self.path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read() if self.command != "HEAD" else b""
+        self.send_response(r.status, r.reason)
+        for k, v in r.getheaders():
+            if k.lower() not in HOP:
+                self.send_header(k, v)
+        clen = r.getheader("Content-Length") if self.command == "HEAD" else str(len(data))
+        if clen is not None:
+            self.send_header("Content-Length", clen)
+        self.end_headers()
+        what = "%d" % r.status
+        if fault == "corrupt" and data:
+            i = len(data) // 2
+            data = data[:i] + bytes([data[i] ^ 0xff]) + data[i + 1:]
+            what += " corrupted"
+        if fault == "cut" and len(data) > 1:
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            log("%d %s %s range=%s -> %s cut at %d/%d" % (num, self.command, self.path, rng, what, len(data) // 2, len(data)))
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        if data:
+            self.wfile.write(data)
+        log("%d %s %s range=%s -> %s" % (num, self.command, self.path, rng, what))
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_any
+
+
+srv = ThreadingHTTPServer(("127.0.0.1", args.port), H)
+srv.daemon_threads = True
+threading.Timer(args.lifetime, lambda: os._exit(0)).start()
+srv.serve_forever()
