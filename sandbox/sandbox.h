@@ -165,4 +165,16 @@ int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_er
  * /proc/PID/status prints for CapBnd: 0x00000000a80425fb. */
 #define IB_SANDBOX_CAPS_MASK 0xa80425fbULL
 
+/* ------------------------------------------------------------- views */
+
+/* Mount a view of the layer dirs @lowers (top first; may be 0 of them) on
+ * @target, in the calling process's mount namespace (inside ib_userns_enter,
+ * so it dies with the process).  Writes to the view land in a throwaway upper
+ * dir under @scratch and are discarded; the layers are never changed.  Used to
+ * read another stage's or image's root file system (COPY --from). */
+int ib_sandbox_mount_view(const char *const *lowers, size_t n_lowers, const char *scratch,
+                          const char *target, struct ib_err **err);
+/* Unmount a view made by ib_sandbox_mount_view (lazily) and remove @scratch. */
+int ib_sandbox_unmount_view(const char *scratch, const char *target, struct ib_err **err);
+
 #endif

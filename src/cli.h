@@ -16,6 +16,7 @@ struct ib_verb {
         const char *summary;    /* NULL: hidden (debug verbs used by the tests) */
 };
 
+int ib_cmd_build(int argc, char **argv);        /* src/cmd-build.c */
 int ib_cmd_version(int argc, char **argv);
 int ib_cmd_help(int argc, char **argv);
 int ib_cmd_plan(int argc, char **argv);         /* src/cmd-plan.c */

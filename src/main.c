@@ -4,6 +4,7 @@
 #include <getopt.h>
 
 static const struct ib_verb verbs[] = {
+        { "build", ib_cmd_build, "build an image from a Dockerfile" },
         { "version", ib_cmd_version, "print the version" },
         { "help", ib_cmd_help, "show help for imgbuild or a verb" },
         { "plan", ib_cmd_plan, "print the build plan of a Dockerfile (stages, expanded steps)" },

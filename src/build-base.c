@@ -1,0 +1,448 @@
+/* src/build-base.c - base images and layer stacks for the build engine:
+ * named build contexts, resolving FROM references (registry or OCI layout),
+ * extracting base layers on demand, and answering "what is at this path" in
+ * a stack of overlay-form layer dirs without mounting anything. */
+#include "src/build-internal.h"
+#include <fcntl.h>
+#include <inttypes.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <yajl/yajl_tree.h>
+
+void ib_blayer_clear(struct blayer *l)
+{
+        ib_layer_clear(&l->l);
+        free(l->dir);
+        l->dir = NULL;
+}
+
+void ib_blayer_copy(struct blayer *dst, const struct blayer *src)
+{
+        *dst = (struct blayer) {
+                .l = {
+                        .media_type = ib_strdup(src->l.media_type),
+                        .digest = ib_strdup(src->l.digest),
+                        .size = src->l.size,
+                        .diff_id = ib_strdup(src->l.diff_id),
+                        .uncompressed_size = src->l.uncompressed_size,
+                },
+                .dir = src->dir ? ib_strdup(src->dir) : NULL,
+        };
+}
+
+void ib_build_free_bases(struct build *b)
+{
+        for (size_t i = 0; i < b->n_bases; i++) {
+                struct base_image *bi = &b->bases[i];
+                free(bi->name);
+                free(bi->platform);
+                free(bi->manifest_digest);
+                ib_image_config_free(bi->cfg);
+                for (size_t k = 0; k < bi->n_layers; k++)
+                        ib_blayer_clear(&bi->layers[k]);
+                free(bi->layers);
+        }
+        free(b->bases);
+        b->bases = NULL;
+        b->n_bases = 0;
+}
+
+/* ------------------------------------------------------ named contexts */
+
+int ib_build_parse_contexts(struct build *b, struct ib_err **err)
+{
+        size_t n = ib_strv_len(b->o->build_contexts);
+
+        b->named = ib_calloc(n ? n : 1, sizeof(*b->named));
+        for (size_t i = 0; i < n; i++) {
+                const char *arg = b->o->build_contexts[i];
+                const char *eq = strchr(arg, '=');
+                struct named_ctx *nc = &b->named[b->n_named];
+
+                if (!eq || eq == arg || !eq[1])
+                        return ib_err_set(err, EINVAL, "--build-context `%s`: expected NAME=SOURCE", arg);
+                nc->name = ib_strndup(arg, (size_t) (eq - arg));
+                for (char *p = nc->name; *p; p++)
+                        *p = (char) (*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+                eq++;
+                if (ib_startswith(eq, "oci-layout://")) {
+                        nc->kind = NCTX_LAYOUT;
+                        nc->spec = ib_strdup(eq + strlen("oci-layout://"));
+                } else if (ib_startswith(eq, "docker-image://")) {
+                        nc->kind = NCTX_IMAGE;
+                        nc->spec = ib_strdup(eq + strlen("docker-image://"));
+                } else if (strstr(eq, "://") && !ib_startswith(eq, "dir://")) {
+                        free(nc->name);
+                        return ib_err_set(err, ENOTSUP, "--build-context `%s`: unsupported source (use a directory, "
+                                          "dir://, oci-layout:// or docker-image://)", arg);
+                } else {
+                        nc->kind = NCTX_DIR;
+                        nc->spec = ib_strdup(eq);
+                }
+                b->n_named++;
+        }
+        return 0;
+}
+
+struct named_ctx *ib_build_named(struct build *b, const char *name)
+{
+        for (size_t i = 0; i < b->n_named; i++)
+                if (strcasecmp(b->named[i].name, name) == 0)
+                        return &b->named[i];
+        return NULL;
+}
+
+/* ------------------------------------------------------------ OCI layouts */
+
+int ib_oci_layout_resolve(const char *dir, const char *want, char **ret_digest, struct ib_err **err)
+{
+        _cleanup_free_ char *path = ib_path_join(dir, "index.json");
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(ib_index_freep) struct ib_index *x = NULL;
+        size_t len = 0;
+        const struct ib_descriptor *pick = NULL;
+
+        if (want && ib_startswith(want, "sha256:")) {
+                if (!ib_digest_parse(want, NULL))
+                        return ib_err_set(err, EINVAL, "OCI layout `%s`: malformed digest `%s`", dir, want);
+                *ret_digest = ib_strdup(want);
+                return 0;
+        }
+        if (ib_read_file(path, 4u << 20, &text, &len, err) < 0 || ib_index_parse(text, len, &x, err) < 0)
+                return ib_err_wrap(err, "OCI layout `%s`", dir);
+        for (size_t i = 0; i < x->n_manifests; i++) {
+                const char *ref = ib_kvlist_get(&x->manifests[i].annotations, IB_ANNOTATION_REF_NAME);
+                if (want ? (ref && strcmp(ref, want) == 0) : true) {
+                        if (pick && !want)
+                                return ib_err_set(err, EINVAL, "OCI layout `%s` holds %zu images: name one "
+                                                  "with :TAG or @DIGEST", dir, x->n_manifests);
+                        pick = &x->manifests[i];
+                }
+        }
+        if (!pick)
+                return ib_err_set(err, ENOENT, "OCI layout `%s`: no image %s%s", dir, want ? "tagged " : "",
+                                  want ? want : "in index.json");
+        *ret_digest = ib_strdup(pick->digest);
+        return 0;
+}
+
+/* Copy a blob of an OCI layout into the store, verified. */
+static int import_layout_blob(struct build *b, const char *dir, const char *digest, struct ib_err **err)
+{
+        _cleanup_(ib_blob_writer_freep) struct ib_blob_writer *w = NULL;
+        _cleanup_free_ char *rel = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *hex;
+        char buf[1 << 16];
+        ssize_t n;
+
+        if (!ib_digest_parse(digest, &hex))
+                return ib_err_set(err, EINVAL, "malformed digest `%s`", digest);
+        if (ib_store_has_blob(b->store, digest))
+                return 0;
+        rel = ib_strdupf("%s/blobs/sha256/%s", dir, hex);
+        fd = open(rel, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return ib_err_set(err, errno, "OCI layout `%s`: blob %s", dir, digest);
+        if (ib_blob_writer_new(b->store, &w, err) < 0)
+                return -EIO;
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                if (ib_blob_writer_write(w, buf, (size_t) n, err) < 0)
+                        return -EIO;
+        if (n < 0)
+                return ib_err_set(err, errno, "read `%s`", rel);
+        if (ib_blob_writer_commit(w, digest, NULL, err) < 0)
+                return ib_err_wrap(err, "OCI layout `%s`", dir);
+        return 0;
+}
+
+static int read_store_blob(struct build *b, const char *digest, char **ret, size_t *ret_len, struct ib_err **err)
+{
+        _cleanup_free_ char *p = ib_store_blob_path(b->store, digest);
+        if (!p)
+                return ib_err_set(err, EINVAL, "malformed digest `%s`", digest);
+        return ib_read_file(p, 8u << 20, ret, ret_len, err);
+}
+
+/* The manifest for @platform when @digest names an index (in the store). */
+static int pick_platform(struct build *b, const char *digest, const char *platform, const char *layout,
+                         char **ret, struct ib_err **err)
+{
+        _cleanup_free_ char *text = NULL, *mt = NULL;
+        size_t len = 0;
+        struct ib_platform want;
+
+        if (read_store_blob(b, digest, &text, &len, err) < 0)
+                return -EIO;
+        mt = ib_manifest_media_type(text, len, NULL);
+        if (!mt || !ib_media_type_is_index(mt)) {
+                *ret = ib_strdup(digest);
+                return 0;
+        }
+        if (platform) {
+                if (ib_platform_parse(platform, &want, err) < 0)
+                        return -EINVAL;
+        } else {
+                ib_platform_host(&want);
+        }
+        if (ib_platform_select(text, len, &want, ret, NULL, err) < 0)
+                return -ENOENT;
+        if (layout && import_layout_blob(b, layout, *ret, err) < 0)
+                return -EIO;
+        return 0;
+}
+
+static int base_from_layout(struct build *b, const char *spec, const char *platform, char **ret_manifest,
+                            struct ib_err **err)
+{
+        _cleanup_free_ char *dir = NULL, *ref = NULL, *top = NULL, *man = NULL;
+        _cleanup_(ib_image_freep) struct ib_image *img = NULL;
+        const char *at = strrchr(spec, '@');
+        int r;
+
+        if (at) {
+                dir = ib_strndup(spec, (size_t) (at - spec));
+                ref = ib_strdup(at + 1);
+        } else {
+                ib_oci_layout_ref_split(spec, &dir, &ref);
+        }
+        if (ib_oci_layout_resolve(dir, ref, &top, err) < 0 || import_layout_blob(b, dir, top, err) < 0)
+                return -EIO;
+        if (pick_platform(b, top, platform, dir, &man, err) < 0)
+                return ib_err_wrap(err, "OCI layout `%s`", dir);
+        /* The manifest names config and layers: bring them in too. */
+        {
+                _cleanup_free_ char *text = NULL;
+                _cleanup_(ib_manifest_freep) struct ib_manifest *m = NULL;
+                size_t len = 0;
+                if (read_store_blob(b, man, &text, &len, err) < 0 || ib_manifest_parse(text, len, &m, err) < 0)
+                        return ib_err_wrap(err, "OCI layout `%s`", dir);
+                r = import_layout_blob(b, dir, m->config.digest, err);
+                for (size_t i = 0; r == 0 && i < m->n_layers; i++)
+                        r = import_layout_blob(b, dir, m->layers[i].digest, err);
+                if (r < 0)
+                        return r;
+        }
+        *ret_manifest = IB_TAKE_PTR(man);
+        return 0;
+}
+
+static int base_from_registry(struct build *b, const char *name, const char *platform, char **ret_manifest,
+                              struct ib_err **err)
+{
+        _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
+        _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
+        struct ib_platform want, *pw = NULL;
+
+        if (ib_ref_parse(name, &ref, err) < 0)
+                return -EINVAL;
+        if (platform) {
+                if (ib_platform_parse(platform, &want, err) < 0)
+                        return -EINVAL;
+                pw = &want;
+        }
+        if (!b->reg) {
+                struct ib_registry_opts defaults;
+                ib_registry_opts_init(&defaults);
+                int r = ib_registry_new(b->o->registry ? b->o->registry : &defaults, &b->reg, err);
+                if (!b->o->registry)
+                        ib_registry_opts_release(&defaults);
+                if (r < 0)
+                        return r;
+        }
+        if (ib_registry_pull(b->reg, b->store, ref, pw, &pr, err) < 0)
+                return -EIO;
+        *ret_manifest = ib_strdup(pr->manifest_digest);
+        return 0;
+}
+
+int ib_build_resolve_base(struct build *b, const char *name, const char *platform, struct base_image **ret,
+                          struct ib_err **err)
+{
+        _cleanup_free_ char *man = NULL, *cfgtext = NULL;
+        _cleanup_(ib_image_freep) struct ib_image *img = NULL;
+        struct named_ctx *nc = ib_build_named(b, name);
+        struct base_image *bi;
+        size_t len = 0;
+        int r;
+
+        for (size_t i = 0; i < b->n_bases; i++)
+                if (strcmp(b->bases[i].name, name) == 0 &&
+                    ((!platform && !b->bases[i].platform) ||
+                     (platform && b->bases[i].platform && strcmp(platform, b->bases[i].platform) == 0))) {
+                        *ret = &b->bases[i];
+                        return 0;
+                }
+        if (nc && nc->kind == NCTX_DIR)
+                return ib_err_set(err, ENOTSUP, "FROM `%s`: a directory build context cannot be a base image "
+                                  "(use oci-layout:// or docker-image://)", name);
+        ib_log(IB_LOG_INFO, "resolving %s%s%s", name, nc ? " = " : "", nc ? nc->spec : "");
+        if (nc && nc->kind == NCTX_LAYOUT)
+                r = base_from_layout(b, nc->spec, platform, &man, err);
+        else
+                r = base_from_registry(b, nc ? nc->spec : name, platform, &man, err);
+        if (r < 0)
+                return ib_err_wrap(err, "FROM %s", name);
+        if (ib_image_load(b->store, man, &img, err) < 0)
+                return ib_err_wrap(err, "FROM %s", name);
+        ib_grow(&b->bases, &b->alloc_bases, b->n_bases + 1, sizeof(*b->bases));
+        bi = &b->bases[b->n_bases];
+        *bi = (struct base_image) { .name = ib_strdup(name), .platform = platform ? ib_strdup(platform) : NULL,
+                                    .manifest_digest = IB_TAKE_PTR(man) };
+        if (read_store_blob(b, img->config_digest, &cfgtext, &len, err) < 0 ||
+            ib_image_config_parse(cfgtext, len, &bi->cfg, err) < 0) {
+                free(bi->name);
+                free(bi->platform);
+                free(bi->manifest_digest);
+                return ib_err_wrap(err, "FROM %s: config %s", name, img->config_digest);
+        }
+        bi->layers = ib_calloc(img->n_layers ? img->n_layers : 1, sizeof(*bi->layers));
+        for (size_t i = 0; i < img->n_layers; i++) {
+                struct blayer tmp = { .l = img->layers[i] };
+                ib_blayer_copy(&bi->layers[i], &tmp);
+                if (ib_snapshot_has_layer(b->store, img->layers[i].diff_id))
+                        bi->layers[i].dir = ib_snapshot_layer_path(b->store, img->layers[i].diff_id);
+        }
+        bi->n_layers = img->n_layers;
+        b->n_bases++;
+        ib_log(IB_LOG_INFO, "  %s -> %s (%zu layers)", name, bi->manifest_digest, bi->n_layers);
+        *ret = bi;
+        return 0;
+}
+
+/* ------------------------------------------------------------- extraction */
+
+static void report_import(const struct blayer *l, const struct ib_import_stats *st)
+{
+        if (st->extracted)
+                ib_log(IB_LOG_INFO, "  extracted layer %.19s (%" PRIu64 " entries)", l->l.diff_id, st->entries);
+        if (st->owners_squashed)
+                ib_log(IB_LOG_WARN, "layer %.19s: %" PRIu64 " entries owned by ids this user namespace cannot map "
+                       "(e.g. `%s`, %u:%u) are owned by 65534:65534 instead; give the user a larger "
+                       "/etc/subuid and /etc/subgid range to keep them", l->l.diff_id, st->owners_squashed,
+                       st->owner_example ? st->owner_example : "?", (unsigned) st->owner_example_uid,
+                       (unsigned) st->owner_example_gid);
+        if (st->devices_skipped)
+                ib_log(IB_LOG_WARN, "layer %.19s: %" PRIu64 " device nodes cannot be created without privileges "
+                       "and were skipped (e.g. `%s`)", l->l.diff_id, st->devices_skipped,
+                       st->device_examples[0] ? st->device_examples[0] : "?");
+        if (st->xattrs_skipped)
+                ib_log(IB_LOG_WARN, "layer %.19s: %" PRIu64 " extended attributes refused by the kernel (e.g. %s)",
+                       l->l.diff_id, st->xattrs_skipped, st->xattr_example ? st->xattr_example : "?");
+}
+
+int ib_build_extract_layers(struct build *b, struct blayer *layers, size_t n, struct ib_err **err)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct ib_import_stats st = { 0 };
+                if (layers[i].dir)
+                        continue;
+                if (ib_snapshot_import(b->store, layers[i].l.digest, layers[i].l.diff_id, &layers[i].dir, &st,
+                                       err) < 0) {
+                        ib_import_stats_release(&st);
+                        return -EIO;
+                }
+                report_import(&layers[i], &st);
+                if (st.extracted && b->res)
+                        b->res->extracted++;
+                ib_import_stats_release(&st);
+        }
+        return 0;
+}
+
+/* Extract what a stage needs and remember it in the base images too, so a
+ * second stage on the same base finds the dirs without asking again. */
+int ib_build_extract(struct build *b, struct bstage *s, struct ib_err **err)
+{
+        if (ib_build_extract_layers(b, s->layers, s->n_layers, err) < 0)
+                return -EIO;
+        for (size_t i = 0; i < b->n_bases; i++)
+                for (size_t k = 0; k < b->bases[i].n_layers; k++) {
+                        struct blayer *bl = &b->bases[i].layers[k];
+                        if (!bl->dir && ib_snapshot_has_layer(b->store, bl->l.diff_id))
+                                bl->dir = ib_snapshot_layer_path(b->store, bl->l.diff_id);
+                }
+        return 0;
+}
+
+/* ------------------------------------------------------------- lookups */
+
+static bool is_whiteout(const struct stat *st)
+{
+        return S_ISCHR(st->st_mode) && major(st->st_rdev) == 0 && minor(st->st_rdev) == 0;
+}
+
+static bool is_opaque(const char *path)
+{
+        char v = 0;
+        if (lgetxattr(path, "user.overlay.opaque", &v, 1) == 1 && v == 'y')
+                return true;
+        return lgetxattr(path, "trusted.overlay.opaque", &v, 1) == 1 && v == 'y';
+}
+
+/* Overlay's rules, top layer first: a whiteout hides the path; a non-dir
+ * ancestor hides it; an opaque ancestor (or the path itself being found)
+ * stops the search. */
+int ib_layers_lookup(const struct blayer *layers, size_t n, const char *abs, struct stat *ret,
+                     char **ret_link, char **ret_dir)
+{
+        const char *rel = abs;
+        while (*rel == '/')
+                rel++;
+        for (size_t i = n; i-- > 0;) {
+                const char *dir = layers[i].dir;
+                bool stop = false, absent = false;
+                struct stat st;
+
+                if (!dir)
+                        return -ENODATA;        /* caller must extract first */
+                for (const char *p = strchr(rel, '/'); p && !absent; p = strchr(p + 1, '/')) {
+                        _cleanup_free_ char *anc = ib_strdupf("%s/%.*s", dir, (int) (p - rel), rel);
+                        if (lstat(anc, &st) < 0) {
+                                absent = true;
+                                break;
+                        }
+                        if (is_whiteout(&st) || !S_ISDIR(st.st_mode))
+                                return -ENOENT;
+                        if (is_opaque(anc))
+                                stop = true;
+                }
+                if (!absent) {
+                        _cleanup_free_ char *full = *rel ? ib_strdupf("%s/%s", dir, rel) : ib_strdup(dir);
+                        if (lstat(full, &st) == 0) {
+                                if (is_whiteout(&st))
+                                        return -ENOENT;
+                                if (ret)
+                                        *ret = st;
+                                if (ret_link && S_ISLNK(st.st_mode)) {
+                                        char buf[4096];
+                                        ssize_t k = readlink(full, buf, sizeof(buf) - 1);
+                                        *ret_link = ib_strndup(buf, k > 0 ? (size_t) k : 0);
+                                }
+                                if (ret_dir)
+                                        *ret_dir = ib_strdup(dir);
+                                return 0;
+                        }
+                }
+                if (stop)
+                        return -ENOENT;
+        }
+        return -ENOENT;
+}
+
+char *ib_layers_read(const struct blayer *layers, size_t n, const char *abs)
+{
+        _cleanup_free_ char *dir = NULL, *path = NULL;
+        struct stat st;
+        char *text = NULL;
+        struct ib_err *e = NULL;
+
+        if (ib_layers_lookup(layers, n, abs, &st, NULL, &dir) < 0 || !S_ISREG(st.st_mode))
+                return NULL;
+        path = ib_path_join(dir, abs);
+        if (ib_read_file(path, 4u << 20, &text, NULL, &e) < 0)
+                ib_err_free(&e);
+        return text;
+}

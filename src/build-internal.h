@@ -1,0 +1,82 @@
+/* src/build-internal.h - state shared by src/build*.c (not a public header). */
+#ifndef IB_BUILD_INTERNAL_H
+#define IB_BUILD_INTERNAL_H
+
+#include "src/build.h"
+#include "src/context.h"
+#include "src/dockerfile.h"
+#include "src/dockerignore.h"
+
+/* One layer of a stage's image: the blob and, once extracted or built here,
+ * its overlay-form dir in the store. */
+struct blayer {
+        struct ib_layer l;
+        char *dir;
+};
+
+/* A base image resolved once per build (by name and platform). */
+struct base_image {
+        char *name;
+        char *platform;
+        char *manifest_digest;
+        struct ib_image_config *cfg;
+        struct blayer *layers;
+        size_t n_layers;
+};
+
+/* A --build-context NAME=SPEC. */
+struct named_ctx {
+        char *name;
+        char *spec;             /* after the prefix: a dir, a layout "DIR[:TAG|@DIGEST]", an image ref */
+        enum { NCTX_DIR, NCTX_LAYOUT, NCTX_IMAGE } kind;
+        struct ib_context *ctx; /* NCTX_DIR, opened lazily */
+};
+
+struct bstage {
+        const struct ib_plan_stage *ps;
+        const char *label;              /* "build" or "stage-1", for log lines */
+        struct ib_image_config *cfg;
+        struct blayer *layers;          /* base first */
+        size_t n_layers, alloc_layers;
+        bool done;
+        bool cmd_set;                   /* CMD seen in this stage (ENTRYPOINT then keeps it) */
+        char *pending;                  /* --single-snapshot: the stage's one upper dir */
+        char *pending_work;
+};
+
+struct build {
+        const struct ib_build_opts *o;
+        struct ib_store *store;
+        struct ib_registry *reg;
+        struct ib_context *ctx;
+        struct ib_ignore *ignore;
+        struct ib_dockerfile *df;
+        struct ib_plan *plan;
+        struct bstage *st;              /* indexed like df->stages */
+        struct base_image *bases;
+        size_t n_bases, alloc_bases;
+        struct named_ctx *named;
+        size_t n_named;
+        struct ib_err *deferred;        /* an error met inside a callback */
+        char created[40];               /* RFC 3339 of this build (or SOURCE_DATE_EPOCH) */
+        int64_t created_epoch;
+        struct ib_build_result *res;
+};
+
+/* src/build-base.c */
+int ib_build_parse_contexts(struct build *b, struct ib_err **err);
+struct named_ctx *ib_build_named(struct build *b, const char *name);
+int ib_build_resolve_base(struct build *b, const char *name, const char *platform, struct base_image **ret,
+                          struct ib_err **err);
+int ib_build_extract(struct build *b, struct bstage *s, struct ib_err **err);
+int ib_build_extract_layers(struct build *b, struct blayer *layers, size_t n, struct ib_err **err);
+void ib_blayer_copy(struct blayer *dst, const struct blayer *src);
+void ib_blayer_clear(struct blayer *l);
+void ib_build_free_bases(struct build *b);
+/* lstat of @abs in the merged view of @layers (top = last), overlay rules. */
+int ib_layers_lookup(const struct blayer *layers, size_t n, const char *abs, struct stat *ret,
+                     char **ret_link, char **ret_dir);
+/* Read a small file (passwd, group) from the merged view; NULL when absent. */
+char *ib_layers_read(const struct blayer *layers, size_t n, const char *abs);
+
+#endif

@@ -1,0 +1,1126 @@
+/* src/build.c - the build engine: stages in order, one step at a time.
+ * See src/build.h for the data flow; base images and layer stacks are in
+ * src/build-base.c. */
+#include "src/build-internal.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+void ib_build_result_release(struct ib_build_result *r)
+{
+        ib_image_free(r->image);
+        r->image = NULL;
+}
+
+static bool cancelled(const struct build *b)
+{
+        struct pollfd p = { .fd = b->o->cancel_fd, .events = POLLIN };
+        return b->o->cancel_fd > 0 && poll(&p, 1, 0) > 0;
+}
+
+/* "PATH:LINE: " prefix for step errors. */
+static int step_err(const struct build *b, const struct ib_plan_step *st, struct ib_err **err)
+{
+        return ib_err_wrap(err, "%s:%u: %s", b->df->path, st->in->line, ib_df_kind_name(st->in->kind));
+}
+
+/* ------------------------------------------------------------ stage state */
+
+static void stage_add_layer(struct bstage *s, const struct ib_layer_desc *d, char *dir)
+{
+        ib_grow(&s->layers, &s->alloc_layers, s->n_layers + 1, sizeof(*s->layers));
+        s->layers[s->n_layers++] = (struct blayer) {
+                .l = { .media_type = ib_strdup(d->media_type), .digest = ib_strdup(d->digest),
+                       .size = (int64_t) d->size, .diff_id = ib_strdup(d->diff_id), .uncompressed_size = -1 },
+                .dir = dir,
+        };
+}
+
+static void stage_free(struct bstage *s)
+{
+        ib_image_config_free(s->cfg);
+        for (size_t i = 0; i < s->n_layers; i++)
+                ib_blayer_clear(&s->layers[i]);
+        free(s->layers);
+        free(s->pending);
+        free(s->pending_work);
+        memset(s, 0, sizeof(*s));
+}
+
+static void stage_copy_from(struct bstage *s, const struct ib_image_config *cfg, const struct blayer *layers,
+                            size_t n)
+{
+        s->cfg = ib_image_config_dup(cfg);
+        s->layers = ib_calloc(n ? n : 1, sizeof(*s->layers));
+        s->alloc_layers = n ? n : 1;
+        for (size_t i = 0; i < n; i++)
+                ib_blayer_copy(&s->layers[i], &layers[i]);
+        s->n_layers = n;
+}
+
+static char **lower_dirs(const struct bstage *s)
+{
+        char **v = ib_calloc(s->n_layers + 1, sizeof(char *));
+        for (size_t i = 0; i < s->n_layers; i++)
+                v[i] = s->layers[s->n_layers - 1 - i].dir;     /* borrowed, top first */
+        return v;
+}
+
+static bool dir_is_empty(const char *path)
+{
+        DIR *d = opendir(path);
+        struct dirent *de;
+        bool empty = true;
+
+        if (!d)
+                return true;
+        while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+                        empty = false;
+                        break;
+                }
+        closedir(d);
+        return empty;
+}
+
+/* --------------------------------------------------------------- history */
+
+static void join_words(struct ib_buf *out, char *const *w)
+{
+        for (size_t i = 0; w && w[i]; i++) {
+                if (i)
+                        ib_buf_addc(out, ' ');
+                ib_buf_adds(out, w[i]);
+        }
+}
+
+static void json_words(struct ib_buf *out, char *const *w)
+{
+        ib_buf_addc(out, '[');
+        for (size_t i = 0; w && w[i]; i++) {
+                if (i)
+                        ib_buf_addc(out, ',');
+                ib_json_add_str(out, w[i]);
+        }
+        ib_buf_addc(out, ']');
+}
+
+/* The history's created_by, as BuildKit writes it ("RUN /bin/sh -c ... # buildkit"
+ * there; "# imgbuild" here). */
+static char *created_by(const struct ib_plan_step *st)
+{
+        struct ib_buf b = IB_BUF_INIT;
+        const struct ib_df_instr *in = st->in;
+
+        ib_buf_adds(&b, ib_df_kind_name(in->kind));
+        ib_buf_addc(&b, ' ');
+        switch (in->kind) {
+        case IB_DF_RUN:
+                join_words(&b, st->words);
+                ib_buf_adds(&b, " # imgbuild");
+                break;
+        case IB_DF_ENV:
+        case IB_DF_LABEL:
+                for (size_t i = 0; i < st->n_kv; i++)
+                        ib_buf_addf(&b, "%s%s=%s", i ? " " : "", st->kv[i].key, st->kv[i].value ? st->kv[i].value : "");
+                break;
+        case IB_DF_CMD:
+        case IB_DF_ENTRYPOINT:
+        case IB_DF_SHELL:
+                json_words(&b, st->words);
+                break;
+        case IB_DF_COPY:
+        case IB_DF_ADD:
+                join_words(&b, st->words);
+                ib_buf_adds(&b, " # imgbuild");
+                break;
+        default: {
+                /* The logical line after the keyword, as written. */
+                const char *r = in->raw ? in->raw : "";
+                while (*r && *r != ' ' && *r != '\t')
+                        r++;
+                while (*r == ' ' || *r == '\t')
+                        r++;
+                ib_buf_adds(&b, r);
+                break;
+        }
+        }
+        return ib_buf_detach(&b);
+}
+
+static void add_history(struct build *b, struct bstage *s, const struct ib_plan_step *st, bool empty)
+{
+        _cleanup_free_ char *by = created_by(st);
+        ib_image_config_add_history(s->cfg, b->created, by, NULL, empty);
+}
+
+/* ------------------------------------------------------------ environment */
+
+/* What a RUN sees: the image's Env, then the stage's ARG values that no ENV
+ * overrides (BuildKit: ENV wins over ARG of the same name), then the proxy
+ * build args. */
+static char **run_env(const struct build *b, const struct bstage *s, const struct ib_plan_step *st)
+{
+        char **env = ib_strv_dup(s->cfg->config.env);
+        const struct ib_plan_stage *ps = s->ps;
+
+        for (size_t i = 0; i < st->env_mark && i < ps->n_vars; i++) {
+                const struct ib_plan_var *v = &ps->vars[i];
+                if (!v->is_arg || !v->value || ib_image_config_env_get(s->cfg, v->key))
+                        continue;
+                /* a later ARG of the same name replaces an earlier one */
+                size_t klen = strlen(v->key);
+                bool replaced = false;
+                for (char **e = env; *e; e++)
+                        if (strncmp(*e, v->key, klen) == 0 && (*e)[klen] == '=') {
+                                free(*e);
+                                *e = ib_strdupf("%s=%s", v->key, v->value);
+                                replaced = true;
+                        }
+                if (!replaced) {
+                        _cleanup_free_ char *kv = ib_strdupf("%s=%s", v->key, v->value);
+                        ib_strv_push(&env, kv);
+                }
+        }
+        for (char **p = b->plan->proxy_env; p && *p; p++)
+                ib_strv_push(&env, *p);
+        if (!ib_image_config_env_get(s->cfg, "PATH")) {
+                bool has = false;
+                for (char **e = env; *e; e++)
+                        has |= ib_startswith(*e, "PATH=");
+                if (!has)
+                        ib_strv_push(&env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        }
+        return env;
+}
+
+/* WORKDIR-relative path, cleaned; keeps a trailing '/' (it means "a directory"). */
+static char *resolve_path(const struct bstage *s, const char *p)
+{
+        const char *wd = s->cfg->config.working_dir && *s->cfg->config.working_dir ? s->cfg->config.working_dir : "/";
+        _cleanup_free_ char *joined = p[0] == '/' ? ib_strdup(p) : ib_path_join(wd, p);
+        bool slash = ib_endswith(p, "/") || ib_endswith(p, "/.") || strcmp(p, ".") == 0;
+        struct ib_buf out = IB_BUF_INIT;
+        char *save = NULL;
+
+        for (char *c = strtok_r(joined, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                if (strcmp(c, ".") == 0)
+                        continue;
+                if (strcmp(c, "..") == 0) {
+                        char *last = strrchr(out.buf, '/');
+                        ib_buf_truncate(&out, last ? (size_t) (last - out.buf) : 0);
+                        continue;
+                }
+                ib_buf_addc(&out, '/');
+                ib_buf_adds(&out, c);
+        }
+        if (out.len == 0)
+                ib_buf_addc(&out, '/');
+        else if (slash)
+                ib_buf_addc(&out, '/');
+        return ib_buf_detach(&out);
+}
+
+/* ------------------------------------------------------------ new layers */
+
+/* A fresh dir for a layer, on the store's file system (so publishing is a rename). */
+static char *new_layer_dir(struct build *b, const char *what, struct ib_err **err)
+{
+        char *p = ib_store_tmp_path(b->store, what);
+        if (mkdir(p, 0755) < 0) {
+                ib_err_set(err, errno, "mkdir `%s`", p);
+                free(p);
+                return NULL;
+        }
+        return p;
+}
+
+/* Export @dir as a layer of @s and publish it (or drop it when empty). */
+static int commit_layer(struct build *b, struct bstage *s, const struct ib_plan_step *st, const char *dir,
+                        struct ib_err **err)
+{
+        struct ib_export_opts eo = IB_EXPORT_OPTS_INIT;
+        struct ib_layer_desc d = { 0 };
+        char *published = NULL;
+        _cleanup_free_ char *by = created_by(st);
+        int r;
+
+        if (dir_is_empty(dir)) {
+                add_history(b, s, st, true);
+                return ib_rm_rf(dir, err);
+        }
+        eo.compression = b->o->compression;
+        eo.level = b->o->compression_level;
+        eo.reproducible = b->o->reproducible;
+        eo.source_date_epoch = b->o->source_date_epoch;
+        r = ib_snapshot_export(b->store, dir, &eo, &d, err);
+        if (r == 0)
+                r = ib_snapshot_publish_dir(b->store, dir, d.diff_id, &published, err);
+        if (r < 0) {
+                ib_layer_desc_release(&d);
+                return r;
+        }
+        ib_log(IB_LOG_DEBUG, "layer %s (%" PRIu64 " bytes, %" PRIu64 " entries)", d.digest, d.size, d.entries);
+        stage_add_layer(s, &d, published);
+        ib_image_config_add_layer(s->cfg, d.diff_id, b->created, by, NULL);
+        ib_layer_desc_release(&d);
+        if (b->res)
+                b->res->layers++;
+        return 0;
+}
+
+/* --single-snapshot: the stage's steps all write into one upper dir, exported
+ * once at the end of the stage. */
+static int pending_dirs(struct build *b, struct bstage *s, struct ib_err **err)
+{
+        if (s->pending)
+                return 0;
+        s->pending = new_layer_dir(b, "snapshot", err);
+        s->pending_work = s->pending ? new_layer_dir(b, "snapshot-work", err) : NULL;
+        return s->pending_work ? 0 : -EIO;
+}
+
+/* ------------------------------------------------------------------ RUN */
+
+/* One --mount=type=...: cache (a dir in the store), bind (from the context or
+ * a stage), tmpfs.  secret and ssh are refused until they are implemented. */
+static int run_mount(struct build *b, const char *spec, struct ib_mount *m, char **ret_src, struct ib_err **err)
+{
+        _cleanup_free_ char *copy = ib_strdup(spec);
+        const char *type = "bind", *target = NULL, *source = NULL, *id = NULL, *from = NULL;
+        bool rw = false, ro = false;
+        char *save = NULL;
+
+        for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(f, '=');
+                const char *v = eq ? eq + 1 : "";
+                if (eq)
+                        *eq = '\0';
+                if (!strcmp(f, "type"))
+                        type = v;
+                else if (!strcmp(f, "target") || !strcmp(f, "dst") || !strcmp(f, "destination"))
+                        target = v;
+                else if (!strcmp(f, "source") || !strcmp(f, "src"))
+                        source = v;
+                else if (!strcmp(f, "id"))
+                        id = v;
+                else if (!strcmp(f, "from"))
+                        from = v;
+                else if (!strcmp(f, "rw") || !strcmp(f, "readwrite"))
+                        rw = !eq || !strcmp(v, "true");
+                else if (!strcmp(f, "ro") || !strcmp(f, "readonly"))
+                        ro = !eq || !strcmp(v, "true");
+        }
+        if (!target || !*target)
+                return ib_err_set(err, EINVAL, "--mount=%s: no target", spec);
+        m->target = target[0] == '/' ? ib_strdup(target) : ib_strdupf("/%s", target);
+        if (!strcmp(type, "tmpfs")) {
+                m->type = "tmpfs";
+                return 0;
+        }
+        if (!strcmp(type, "cache")) {
+                /* Persistent, shared between builds; never part of a layer. */
+                _cleanup_free_ char *key = NULL;
+                char hex[IB_SHA256_HEX];
+                key = ib_strdup(id && *id ? id : m->target);
+                ib_sha256_hex(key, strlen(key), hex);
+                *ret_src = ib_strdupf("%s/cache/mounts/%.32s", b->store->root, hex);
+                if (ib_mkdir_p(*ret_src, 0755, err) < 0)
+                        return -EIO;
+                m->type = "bind";
+                m->source = *ret_src;
+                m->readonly = ro;
+                return 0;
+        }
+        if (!strcmp(type, "bind")) {
+                if (from && *from)
+                        return ib_err_set(err, ENOTSUP, "--mount=%s: from= is not supported yet", spec);
+                _cleanup_free_ char *rel = ib_strdup(source ? source : "");
+                if (strstr(rel, ".."))
+                        return ib_err_set(err, EINVAL, "--mount=%s: source leaves the build context", spec);
+                *ret_src = ib_path_join(ib_context_path(b->ctx), rel);
+                m->type = "bind";
+                m->source = *ret_src;
+                m->readonly = !rw;
+                return 0;
+        }
+        return ib_err_set(err, ENOTSUP, "--mount=type=%s is not supported yet", type);
+}
+
+static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
+{
+        _cleanup_free_ char *scratch = NULL, *upper = NULL, *work = NULL;
+        _cleanup_free_ char **lowers = NULL;
+        _cleanup_strv_ char **env = NULL;
+        struct ib_mount mounts[16];
+        char *mount_src[16] = { 0 };
+        size_t n_mounts = 0;
+        struct ib_run_spec spec = { 0 };
+        const char *net = NULL;
+        int status = 0, r;
+
+        if (ib_build_extract(b, s, err) < 0)
+                return -EIO;
+        memset(mounts, 0, sizeof(mounts));
+        for (size_t i = 0; i < st->n_flags; i++) {
+                const struct ib_df_flag *f = &st->flags[i];
+                if (!strcmp(f->name, "network"))
+                        net = f->value;
+                else if (!strcmp(f->name, "security") && f->value && strcmp(f->value, "sandbox")) {
+                        r = ib_err_set(err, ENOTSUP, "--security=%s is not supported", f->value);
+                        goto out;
+                } else if (!strcmp(f->name, "mount")) {
+                        if (n_mounts == IB_ELEMENTSOF(mounts)) {
+                                r = ib_err_set(err, E2BIG, "too many --mount flags");
+                                goto out;
+                        }
+                        r = run_mount(b, f->value ? f->value : "", &mounts[n_mounts], &mount_src[n_mounts], err);
+                        n_mounts++;
+                        if (r < 0)
+                                goto out;
+                }
+        }
+        if (b->o->single_snapshot && s == &b->st[b->plan->target]) {
+                if (pending_dirs(b, s, err) < 0) {
+                        r = -EIO;
+                        goto out;
+                }
+                upper = ib_strdup(s->pending);
+                work = ib_strdup(s->pending_work);
+        } else {
+                scratch = new_layer_dir(b, "run", err);
+                if (!scratch) {
+                        r = -EIO;
+                        goto out;
+                }
+                upper = ib_path_join(scratch, "upper");
+                work = ib_path_join(scratch, "work");
+                if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0) {
+                        r = ib_err_set(err, errno, "mkdir `%s`", upper);
+                        goto out;
+                }
+        }
+        lowers = lower_dirs(s);
+        env = run_env(b, s, st);
+        spec.lowers = (const char *const *) lowers;
+        spec.n_lowers = s->n_layers;
+        spec.upper = upper;
+        spec.work = work;
+        spec.argv = st->words;
+        spec.env = env;
+        spec.cwd = s->cfg->config.working_dir;
+        spec.user = s->cfg->config.user;
+        spec.network = b->o->network;
+        if (net && !strcmp(net, "none"))
+                spec.network = IB_NET_NONE;
+        else if (net && !strcmp(net, "host"))
+                spec.network = IB_NET_HOST;
+        else if (net && strcmp(net, "default")) {
+                r = ib_err_set(err, EINVAL, "--network=%s: expected default, none or host", net);
+                goto out;
+        }
+        spec.mounts = mounts;
+        spec.n_mounts = n_mounts;
+        spec.cancel_fd = b->o->cancel_fd;
+        r = ib_sandbox_run(&spec, &status, err);
+        if (b->res)
+                b->res->runs++;
+        if (r < 0)
+                goto out;
+        if (status != 0) {
+                if (b->res)
+                        b->res->run_status = status;
+                r = ib_err_set(err, 0, "%s:%u: RUN %s: exit status %d", b->df->path, st->in->line,
+                               st->in->text ? st->in->text : "(exec form)", status);
+                r = -ECHILD;
+                goto out;
+        }
+        if (s->pending) {
+                add_history(b, s, st, true);    /* the one layer gets its own entry at the end */
+                r = 0;
+        } else {
+                r = commit_layer(b, s, st, upper, err);
+        }
+out:
+        for (size_t i = 0; i < n_mounts; i++) {
+                free((char *) mounts[i].target);
+                free(mount_src[i]);
+        }
+        if (scratch) {
+                struct ib_err *e2 = NULL;
+                (void) ib_rm_rf(scratch, &e2);
+                ib_err_free(&e2);
+        }
+        return r;
+}
+
+/* ----------------------------------------------------------- COPY / ADD */
+
+static int lookup_cb(const char *abs, struct stat *ret, char **ret_link, void *ud)
+{
+        const struct bstage *s = ud;
+        return ib_layers_lookup(s->layers, s->n_layers, abs, ret, ret_link, NULL);
+}
+
+struct ignore_ud {
+        struct ib_ignore *m;
+};
+static bool ignore_excluded(const char *rel, bool is_dir, void *ud)
+{
+        (void) is_dir;
+        return ib_ignore_match(((struct ignore_ud *) ud)->m, rel);
+}
+static bool ignore_descend(const char *rel, void *ud)
+{
+        return ib_ignore_dir_may_have_includes(((struct ignore_ud *) ud)->m, rel);
+}
+
+/* Heredoc sources (COPY <<EOF /dest): each body becomes a file named after its
+ * delimiter in a scratch context. */
+static int heredoc_context(struct build *b, const struct ib_plan_step *st, char **ret_dir, struct ib_err **err)
+{
+        _cleanup_free_ char *dir = new_layer_dir(b, "heredoc", err);
+        if (!dir)
+                return -EIO;
+        for (size_t i = 0; i < st->in->n_heredocs; i++) {
+                _cleanup_free_ char *p = ib_path_join(dir, st->in->heredocs[i].name);
+                const char *body = st->heredoc_bodies && st->heredoc_bodies[i] ? st->heredoc_bodies[i] : "";
+                if (ib_write_file_atomic(p, body, strlen(body), 0644, err) < 0)
+                        return -EIO;
+        }
+        *ret_dir = IB_TAKE_PTR(dir);
+        return 0;
+}
+
+/* Where COPY reads from: the main context, a named directory context, a
+ * heredoc scratch dir, or a mounted view of a stage or image. */
+struct copy_src {
+        struct ib_context *ctx;         /* borrowed or owned */
+        bool owned;
+        bool main;                      /* the build context: .dockerignore applies */
+        char *view_scratch, *view;      /* a mounted view to take down */
+        char *heredoc_dir;
+};
+
+static void copy_src_release(struct copy_src *c)
+{
+        struct ib_err *e = NULL;
+        if (c->owned)
+                ib_context_free(c->ctx);
+        if (c->view) {
+                (void) ib_sandbox_unmount_view(c->view_scratch, c->view, &e);
+                ib_err_free(&e);
+        }
+        if (c->heredoc_dir) {
+                (void) ib_rm_rf(c->heredoc_dir, &e);
+                ib_err_free(&e);
+        }
+        free(c->view_scratch);
+        free(c->view);
+        free(c->heredoc_dir);
+}
+
+static int view_of(struct build *b, struct blayer *layers, size_t n, struct copy_src *c, struct ib_err **err)
+{
+        _cleanup_free_ char **lowers = ib_calloc(n + 1, sizeof(char *));
+        if (ib_build_extract_layers(b, layers, n, err) < 0)
+                return -EIO;
+        for (size_t i = 0; i < n; i++)
+                lowers[i] = layers[n - 1 - i].dir;
+        c->view_scratch = ib_store_tmp_path(b->store, "view");
+        c->view = ib_store_tmp_path(b->store, "view-root");
+        if (ib_sandbox_mount_view((const char *const *) lowers, n, c->view_scratch, c->view, err) < 0)
+                return -EIO;
+        c->owned = true;
+        return ib_context_open(c->view, NULL, &c->ctx, err);
+}
+
+static int copy_source(struct build *b, const struct ib_plan_step *st, struct copy_src *c, struct ib_err **err)
+{
+        for (char **w = st->words; w && w[0] && w[1]; w++)
+                if (ib_startswith(*w, "<<")) {
+                        if (heredoc_context(b, st, &c->heredoc_dir, err) < 0)
+                                return -EIO;
+                        c->owned = true;
+                        return ib_context_open(c->heredoc_dir, NULL, &c->ctx, err);
+                }
+        if (st->from_stage >= 0) {
+                struct bstage *src = &b->st[st->from_stage];
+                if (!src->done)
+                        return ib_err_set(err, EINVAL, "COPY --from: stage %ld is not built", st->from_stage);
+                return view_of(b, src->layers, src->n_layers, c, err);
+        }
+        if (st->from_image) {
+                struct named_ctx *nc = ib_build_named(b, st->from_image);
+                struct base_image *bi;
+                if (nc && nc->kind == NCTX_DIR) {
+                        if (!nc->ctx && ib_context_open(nc->spec, b->store, &nc->ctx, err) < 0)
+                                return ib_err_wrap(err, "build context `%s`", nc->name);
+                        c->ctx = nc->ctx;
+                        return 0;
+                }
+                if (ib_build_resolve_base(b, st->from_image, NULL, &bi, err) < 0)
+                        return -EIO;
+                return view_of(b, bi->layers, bi->n_layers, c, err);
+        }
+        c->ctx = b->ctx;
+        c->main = true;
+        return 0;
+}
+
+static int exec_copy(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
+{
+        _cleanup_(copy_src_release) struct copy_src src = { 0 };
+        _cleanup_(ib_copy_plan_freep) struct ib_copy_plan *plan = NULL;
+        _cleanup_free_ char *dest = NULL, *layer = NULL, *passwd = NULL, *group = NULL;
+        _cleanup_(ib_ignore_freep) struct ib_ignore *excl = NULL;
+        _cleanup_strv_ char **sources = NULL;
+        struct ib_chmod *chmod = NULL;
+        struct ignore_ud ign = { b->ignore }, exu = { NULL };
+        struct ib_copy_opts o = { 0 };
+        const char *chown_spec = NULL, *chmod_spec = NULL;
+        size_t nw = ib_strv_len(st->words);
+        _cleanup_close_ int lfd = -1;
+        int r;
+
+        if (nw < 2)
+                return ib_err_set(err, EINVAL, "needs a source and a destination");
+        if (ib_build_extract(b, s, err) < 0)
+                return -EIO;
+        if (copy_source(b, st, &src, err) < 0)
+                return -EIO;
+        for (size_t i = 0; i + 1 < nw; i++)
+                ib_strv_push(&sources, ib_startswith(st->words[i], "<<") ? st->words[i] + 2 +
+                             (st->words[i][2] == '-') : st->words[i]);
+        /* heredoc names may be quoted: <<"EOF" */
+        for (char **p = sources; p && *p; p++)
+                if (src.heredoc_dir && ((*p)[0] == '"' || (*p)[0] == '\'')) {
+                        size_t n = strlen(*p);
+                        memmove(*p, *p + 1, n);
+                        if (n >= 2)
+                                (*p)[n - 2] = '\0';
+                }
+        dest = resolve_path(s, st->words[nw - 1]);
+        o.kind = st->in->kind == IB_DF_ADD ? IB_COPY_ADD : IB_COPY_COPY;
+        o.sources = sources;
+        o.dest = dest;
+        o.what = ib_df_kind_name(st->in->kind);
+        if (src.main && b->ignore) {
+                o.ignore = (struct ib_filter) { ignore_excluded, ignore_descend, &ign };
+        }
+        {
+                _cleanup_free_ const char **pats = ib_calloc(st->n_flags + 1, sizeof(char *));
+                size_t np = 0;
+                for (size_t i = 0; i < st->n_flags; i++) {
+                        const struct ib_df_flag *f = &st->flags[i];
+                        if (!strcmp(f->name, "exclude") && f->value)
+                                pats[np++] = f->value;
+                        else if (!strcmp(f->name, "chown"))
+                                chown_spec = f->value;
+                        else if (!strcmp(f->name, "chmod"))
+                                chmod_spec = f->value;
+                        else if (!strcmp(f->name, "parents"))
+                                o.parents = !f->value || !strcmp(f->value, "true");
+                        else if (!strcmp(f->name, "checksum"))
+                                o.checksum = f->value;
+                }
+                if (np) {
+                        if (ib_ignore_from_list(pats, np, "--exclude", &excl, err) < 0)
+                                return -EINVAL;
+                        exu.m = excl;
+                        o.exclude = (struct ib_filter) { ignore_excluded, ignore_descend, &exu };
+                }
+        }
+        if (chown_spec && *chown_spec) {
+                passwd = ib_layers_read(s->layers, s->n_layers, "/etc/passwd");
+                group = ib_layers_read(s->layers, s->n_layers, "/etc/group");
+                if (ib_chown_resolve(chown_spec, passwd, group, &o.uid, &o.gid, err) < 0)
+                        return -EINVAL;
+                o.chown = true;
+        }
+        if (chmod_spec && *chmod_spec) {
+                if (ib_chmod_parse(chmod_spec, &chmod, err) < 0)
+                        return -EINVAL;
+                o.chmod = chmod;
+        }
+        o.lookup = s->n_layers ? lookup_cb : NULL;
+        o.lookup_ud = s;
+        o.dir_mtime.tv_sec = b->created_epoch;
+        o.store = b->store;
+        r = ib_copy_plan_new(src.ctx, &o, &plan, err);
+        if (r == 0) {
+                const struct ib_copy_stats *cs = ib_copy_plan_stats(plan);
+                for (char **p = cs->empty_patterns; p && *p; p++)
+                        ib_log(IB_LOG_WARN, "%s:%u: %s: `%s` matches no file", b->df->path, st->in->line,
+                               ib_df_kind_name(st->in->kind), *p);
+        }
+        if (r == 0) {
+                if (s->pending) {
+                        layer = ib_strdup(s->pending);
+                } else if (b->o->single_snapshot && s == &b->st[b->plan->target]) {
+                        r = pending_dirs(b, s, err);
+                        layer = r == 0 ? ib_strdup(s->pending) : NULL;
+                } else {
+                        layer = new_layer_dir(b, "copy", err);
+                        r = layer ? 0 : -EIO;
+                }
+        }
+        if (r == 0) {
+                lfd = open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                r = lfd < 0 ? ib_err_set(err, errno, "open `%s`", layer) : ib_copy_plan_apply(plan, lfd, err);
+        }
+        if (r == 0) {
+                const struct ib_copy_stats *cs = ib_copy_plan_stats(plan);
+                for (char **p = cs->warnings; p && *p; p++)
+                        ib_log(IB_LOG_WARN, "%s:%u: %s", b->df->path, st->in->line, *p);
+                if (s->pending)
+                        add_history(b, s, st, true);
+                else
+                        r = commit_layer(b, s, st, layer, err);
+        }
+        if (r < 0 && layer && !s->pending) {
+                struct ib_err *e2 = NULL;
+                (void) ib_rm_rf(layer, &e2);
+                ib_err_free(&e2);
+        }
+        if (chmod)
+                ib_chmod_free(chmod);
+        return r;
+}
+
+/* WORKDIR creates the directory when the image lacks it (a layer with just
+ * that dir, parents reproduced from the lower layers), as BuildKit does. */
+static int exec_workdir(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
+{
+        _cleanup_free_ char *path = resolve_path(s, st->words && st->words[0] ? st->words[0] : "/");
+        _cleanup_free_ char *layer = NULL;
+        struct stat lst;
+        size_t n = strlen(path);
+
+        if (n > 1 && path[n - 1] == '/')
+                path[n - 1] = '\0';
+        ib_image_config_set_str(&s->cfg->config.working_dir, path);
+        if (strcmp(path, "/") == 0)
+                return add_history(b, s, st, true), 0;
+        if (ib_build_extract(b, s, err) < 0)
+                return -EIO;
+        if (ib_layers_lookup(s->layers, s->n_layers, path, &lst, NULL, NULL) == 0 && S_ISDIR(lst.st_mode))
+                return add_history(b, s, st, true), 0;
+        layer = s->pending ? ib_strdup(s->pending) : new_layer_dir(b, "workdir", err);
+        if (!layer)
+                return -EIO;
+        /* Each component: reproduce an existing parent's metadata, or make it 0755 root. */
+        {
+                _cleanup_free_ char *copy = ib_strdup(path);
+                struct ib_buf cur = IB_BUF_INIT;
+                char *save = NULL;
+                int r = 0;
+                for (char *c = strtok_r(copy, "/", &save); c && r == 0; c = strtok_r(NULL, "/", &save)) {
+                        ib_buf_addc(&cur, '/');
+                        ib_buf_adds(&cur, c);
+                        _cleanup_free_ char *p = ib_path_join(layer, cur.buf);
+                        struct stat ps;
+                        bool have = ib_layers_lookup(s->layers, s->n_layers, cur.buf, &ps, NULL, NULL) == 0 &&
+                                    S_ISDIR(ps.st_mode);
+                        if (mkdir(p, have ? (ps.st_mode & 07777) : 0755) < 0 && errno != EEXIST) {
+                                r = ib_err_set(err, errno, "mkdir `%s`", cur.buf);
+                                break;
+                        }
+                        if (have) {
+                                struct timespec ts[2] = { ps.st_atim, ps.st_mtim };
+                                (void) lchown(p, ps.st_uid, ps.st_gid);
+                                (void) chmod(p, ps.st_mode & 07777);
+                                (void) utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW);
+                        }
+                }
+                ib_buf_release(&cur);
+                if (r < 0)
+                        return r;
+        }
+        /* Parents got new children: put their mtimes back (innermost first). */
+        for (char *slash = strrchr(path, '/'); slash && slash != path; slash = strrchr(path, '/')) {
+                *slash = '\0';
+                struct stat ps;
+                if (ib_layers_lookup(s->layers, s->n_layers, path, &ps, NULL, NULL) == 0) {
+                        _cleanup_free_ char *p = ib_path_join(layer, path);
+                        struct timespec ts[2] = { ps.st_atim, ps.st_mtim };
+                        (void) utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW);
+                }
+        }
+        if (s->pending)
+                return add_history(b, s, st, true), 0;
+        return commit_layer(b, s, st, layer, err);
+}
+
+/* -------------------------------------------------------------- metadata */
+
+static int exec_meta(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
+{
+        struct ib_run_config *c = &s->cfg->config;
+        const struct ib_df_instr *in = st->in;
+
+        switch (in->kind) {
+        case IB_DF_ENV:
+                for (size_t i = 0; i < st->n_kv; i++)
+                        ib_image_config_env_set(s->cfg, st->kv[i].key, st->kv[i].value ? st->kv[i].value : "");
+                break;
+        case IB_DF_ARG:
+                return 0;       /* build-time only: no config change, no history (BuildKit) */
+        case IB_DF_LABEL:
+                for (size_t i = 0; i < st->n_kv; i++)
+                        ib_image_config_label_set(s->cfg, st->kv[i].key, st->kv[i].value ? st->kv[i].value : "");
+                break;
+        case IB_DF_EXPOSE:
+                for (char **w = st->words; w && *w; w++)
+                        if (ib_image_config_expose(s->cfg, *w, err) < 0)
+                                return -EINVAL;
+                break;
+        case IB_DF_VOLUME:
+                for (char **w = st->words; w && *w; w++)
+                        ib_image_config_volume_add(s->cfg, *w);
+                break;
+        case IB_DF_USER:
+                ib_image_config_set_str(&c->user, st->words ? st->words[0] : NULL);
+                break;
+        case IB_DF_CMD:
+                ib_image_config_set_strv(&c->cmd, st->words);
+                s->cmd_set = true;
+                break;
+        case IB_DF_ENTRYPOINT:
+                ib_image_config_set_strv(&c->entrypoint, st->words);
+                if (!s->cmd_set)
+                        ib_image_config_set_strv(&c->cmd, NULL);        /* Docker resets the inherited CMD */
+                break;
+        case IB_DF_SHELL:
+                ib_image_config_set_strv(&c->shell, st->words);
+                break;
+        case IB_DF_STOPSIGNAL:
+                ib_image_config_set_str(&c->stop_signal, st->words ? st->words[0] : NULL);
+                break;
+        case IB_DF_HEALTHCHECK: {
+                struct ib_healthcheck h = { .test = st->words, .interval = st->hc[0], .timeout = st->hc[1],
+                                            .start_period = st->hc[2], .start_interval = st->hc[3],
+                                            .retries = st->hc_retries };
+                ib_image_config_set_healthcheck(s->cfg, &h);
+                break;
+        }
+        case IB_DF_ONBUILD:
+                if (in->trigger)
+                        ib_strv_push(&c->onbuild, in->trigger);
+                break;
+        case IB_DF_MAINTAINER:
+                ib_image_config_set_str(&s->cfg->author, in->text);
+                break;
+        default:
+                return ib_err_set(err, EINVAL, "unexpected instruction");
+        }
+        add_history(b, s, st, true);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ stages */
+
+static int stage_from(struct build *b, struct bstage *s, struct ib_err **err)
+{
+        const struct ib_plan_stage *ps = s->ps;
+
+        if (ps->base_stage >= 0) {
+                const struct bstage *from = &b->st[ps->base_stage];
+                stage_copy_from(s, from->cfg, from->layers, from->n_layers);
+                return 0;
+        }
+        if (strcasecmp(ps->base, "scratch") == 0) {
+                s->cfg = ib_image_config_new();
+                ib_image_config_env_set(s->cfg, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                if (ps->platform) {
+                        struct ib_platform p;
+                        if (ib_platform_parse(ps->platform, &p, err) < 0)
+                                return -EINVAL;
+                        ib_image_config_set_str(&s->cfg->os, p.os);
+                        ib_image_config_set_str(&s->cfg->architecture, p.arch);
+                        ib_image_config_set_str(&s->cfg->variant, p.variant[0] ? p.variant : NULL);
+                }
+                return 0;
+        }
+        struct base_image *bi;
+        if (ib_build_resolve_base(b, ps->base, ps->platform ? ps->platform : b->o->platform, &bi, err) < 0)
+                return -EIO;
+        stage_copy_from(s, bi->cfg, bi->layers, bi->n_layers);
+        if (!ib_image_config_env_get(s->cfg, "PATH"))
+                ib_image_config_env_set(s->cfg, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        if (s->cfg->config.onbuild && s->cfg->config.onbuild[0])
+                ib_log(IB_LOG_WARN, "%s:%u: FROM %s: the base image's ONBUILD triggers are not run yet (%zu ignored)",
+                       b->df->path, ps->st->from->line, ps->base, ib_strv_len(s->cfg->config.onbuild));
+        /* The triggers are for images built FROM this one, not for its children's children. */
+        ib_image_config_set_strv(&s->cfg->config.onbuild, NULL);
+        return 0;
+}
+
+static int exec_step(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
+{
+        switch (st->in->kind) {
+        case IB_DF_RUN:
+                return exec_run(b, s, st, err);
+        case IB_DF_COPY:
+        case IB_DF_ADD:
+                return exec_copy(b, s, st, err);
+        case IB_DF_WORKDIR:
+                return exec_workdir(b, s, st, err);
+        default:
+                return exec_meta(b, s, st, err);
+        }
+}
+
+static void step_line(const struct build *b, const struct bstage *s, size_t i, size_t n, const struct ib_df_instr *in,
+                      bool onbuild)
+{
+        const char *raw = in->raw ? in->raw : ib_df_kind_name(in->kind);
+        (void) b;
+        ib_log(IB_LOG_INFO, "[%s %zu/%zu] %s%.*s%s", s->label, i, n, onbuild ? "(ONBUILD) " : "",
+               (int) (strlen(raw) > 200 ? 200 : strlen(raw)), raw, strlen(raw) > 200 ? "..." : "");
+}
+
+static int build_stage(struct build *b, struct bstage *s, struct ib_err **err)
+{
+        const struct ib_plan_stage *ps = s->ps;
+        size_t total = ps->n_steps + 1;
+        double t0 = now_s();
+
+        step_line(b, s, 1, total, ps->st->from, false);
+        if (stage_from(b, s, err) < 0)
+                return ib_err_wrap(err, "%s:%u: FROM %s", b->df->path, ps->st->from->line, ps->base);
+        for (size_t i = 0; i < ps->n_steps; i++) {
+                const struct ib_plan_step *st = &ps->steps[i];
+                double t = now_s();
+                int r;
+
+                if (cancelled(b))
+                        return ib_err_set(err, ECANCELED, "build interrupted");
+                step_line(b, s, i + 2, total, st->in, st->onbuild);
+                r = exec_step(b, s, st, err);
+                if (r == -ECHILD)
+                        return r;
+                if (r < 0)
+                        return step_err(b, st, err);
+                if (b->res)
+                        b->res->steps++;
+                if (st->in->kind == IB_DF_RUN || st->in->kind == IB_DF_COPY || st->in->kind == IB_DF_ADD)
+                        ib_log(IB_LOG_INFO, "  => %.3fs", now_s() - t);
+        }
+        if (s->pending) {
+                /* --single-snapshot: the stage's changes become one layer. */
+                struct ib_plan_step whole = { .in = ps->st->from };
+                struct ib_export_opts eo = IB_EXPORT_OPTS_INIT;
+                struct ib_layer_desc d = { 0 };
+                char *published = NULL;
+                struct ib_err *e2 = NULL;
+                (void) whole;
+                if (!dir_is_empty(s->pending)) {
+                        eo.compression = b->o->compression;
+                        eo.level = b->o->compression_level;
+                        eo.reproducible = b->o->reproducible;
+                        eo.source_date_epoch = b->o->source_date_epoch;
+                        if (ib_snapshot_export(b->store, s->pending, &eo, &d, err) < 0 ||
+                            ib_snapshot_publish_dir(b->store, s->pending, d.diff_id, &published, err) < 0) {
+                                ib_layer_desc_release(&d);
+                                return -EIO;
+                        }
+                        stage_add_layer(s, &d, published);
+                        ib_image_config_add_layer(s->cfg, d.diff_id, b->created, "single snapshot # imgbuild", NULL);
+                        ib_layer_desc_release(&d);
+                        if (b->res)
+                                b->res->layers++;
+                }
+                (void) ib_rm_rf(s->pending_work, &e2);
+                ib_err_free(&e2);
+        }
+        s->done = true;
+        ib_log(IB_LOG_DEBUG, "stage %s done in %.3fs", s->label, now_s() - t0);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ plan */
+
+static char **base_env_cb(const char *image, const char *platform, void *ud)
+{
+        struct build *b = ud;
+        struct base_image *bi;
+
+        if (strcasecmp(image, "scratch") == 0 || b->deferred)
+                return NULL;
+        if (ib_build_resolve_base(b, image, platform ? platform : b->o->platform, &bi, &b->deferred) < 0)
+                return NULL;
+        return ib_strv_dup(bi->cfg->config.env);
+}
+
+static int make_plan(struct build *b, struct ib_err **err)
+{
+        struct ib_plan_opts po = {
+                .target = b->o->target,
+                .build_args = b->o->build_args,
+                .target_platform = b->o->platform,
+                .base_env = base_env_cb,
+                .base_env_userdata = b,
+        };
+        int r;
+
+        r = ib_dockerfile_parse(b->o->dockerfile, b->o->dockerfile_text, b->o->dockerfile_len, &b->df, err);
+        if (r < 0)
+                return r;
+        r = ib_plan_new(b->df, &po, &b->plan, err);
+        if (b->deferred) {
+                ib_err_free(err);
+                *err = IB_TAKE_PTR(b->deferred);
+                return ib_err_code(*err);
+        }
+        if (r < 0)
+                return r;
+        if (b->plan->unused_build_args && b->plan->unused_build_args[0]) {
+                struct ib_buf names = IB_BUF_INIT;
+                join_words(&names, b->plan->unused_build_args);
+                ib_log(IB_LOG_WARN, "build arguments not consumed by any ARG: %s", names.buf);
+                ib_buf_release(&names);
+        }
+        return 0;
+}
+
+static int commit_image(struct build *b, struct ib_err **err)
+{
+        struct bstage *s = &b->st[b->plan->target];
+        _cleanup_free_ struct ib_layer *layers = ib_calloc(s->n_layers ? s->n_layers : 1, sizeof(*layers));
+
+        for (char **l = b->o->labels; l && *l; l++) {
+                const char *eq = strchr(*l, '=');
+                _cleanup_free_ char *k = eq ? ib_strndup(*l, (size_t) (eq - *l)) : ib_strdup(*l);
+                ib_image_config_label_set(s->cfg, k, eq ? eq + 1 : "");
+        }
+        ib_image_config_set_str(&s->cfg->created, b->created);
+        for (size_t i = 0; i < s->n_layers; i++)
+                layers[i] = s->layers[i].l;             /* borrowed */
+        return ib_image_commit(b->store, s->cfg, layers, s->n_layers, b->o->format, &b->res->image, err);
+}
+
+static int write_outputs(struct build *b, struct ib_err **err)
+{
+        const struct ib_build_opts *o = b->o;
+        const struct ib_image *img = b->res->image;
+
+        if (o->oci_layout_path) {
+                _cleanup_free_ char *dir = NULL, *tag = NULL;
+                ib_oci_layout_ref_split(o->oci_layout_path, &dir, &tag);
+                if (ib_output_oci_layout(b->store, img, dir, tag, err) < 0)
+                        return ib_err_wrap(err, "--oci-layout-path %s", o->oci_layout_path);
+        }
+        if (o->tar_path) {
+                _cleanup_strv_ char **tags = NULL;
+                for (char **t = o->tags; t && *t; t++) {
+                        _cleanup_free_ char *repo = NULL, *tag = NULL;
+                        if (ib_reference_normalize(*t, &repo, &tag, err) < 0)
+                                return -EINVAL;
+                        _cleanup_free_ char *full = ib_strdupf("%s:%s", repo, tag);
+                        ib_strv_push(&tags, full);
+                }
+                if (ib_output_docker_archive(b->store, img, o->tar_path, tags, err) < 0)
+                        return ib_err_wrap(err, "--tar-path %s", o->tar_path);
+        }
+        if (o->digest_file && ib_output_digest_file(o->digest_file, img, err) < 0)
+                return -EIO;
+        if (o->metadata_file && ib_output_metadata_file(o->metadata_file, img, o->tags, err) < 0)
+                return -EIO;
+        if (o->image_name_with_digest_file &&
+            ib_output_name_digest_file(o->image_name_with_digest_file, img, o->tags, false, err) < 0)
+                return -EIO;
+        if (o->image_name_tag_with_digest_file &&
+            ib_output_name_digest_file(o->image_name_tag_with_digest_file, img, o->tags, true, err) < 0)
+                return -EIO;
+        return 0;
+}
+
+static void build_free(struct build *b)
+{
+        for (size_t i = 0; b->df && i < b->df->n_stages; i++)
+                if (b->st)
+                        stage_free(&b->st[i]);
+        free(b->st);
+        ib_build_free_bases(b);
+        for (size_t i = 0; i < b->n_named; i++) {
+                free(b->named[i].name);
+                free(b->named[i].spec);
+                if (b->named[i].ctx)
+                        ib_context_free(b->named[i].ctx);
+        }
+        free(b->named);
+        if (b->ctx)
+                ib_context_free(b->ctx);
+        ib_ignore_free(b->ignore);
+        ib_plan_free(b->plan);
+        ib_dockerfile_free(b->df);
+        ib_registry_free(b->reg);
+        ib_err_free(&b->deferred);
+        ib_store_close(b->store);
+}
+
+int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *res, struct ib_err **err)
+{
+        struct build b = { .o = o, .res = res };
+        _cleanup_strv_ char **labels = NULL;
+        double t0 = now_s();
+        int r;
+
+        memset(res, 0, sizeof(*res));
+        b.created_epoch = o->reproducible ? o->source_date_epoch : (int64_t) time(NULL);
+        ib_time_rfc3339(b.created_epoch, b.created, sizeof(b.created));
+        r = ib_store_open(o->root, &b.store, err);
+        if (r == 0)
+                r = ib_build_parse_contexts(&b, err);
+        if (r == 0)
+                r = make_plan(&b, err);
+        if (r == 0)
+                r = ib_context_open(o->context, b.store, &b.ctx, err);
+        if (r == 0) {
+                const char *cdir = ib_context_path(b.ctx);
+                _cleanup_free_ char *used = NULL;
+                r = ib_ignore_load(cdir, o->dockerfile, &b.ignore, &used, err);
+                if (r == 0 && used)
+                        ib_log(IB_LOG_DEBUG, "ignore file: %s", used);
+        }
+        if (r < 0)
+                goto out;
+        b.st = ib_calloc(b.df->n_stages, sizeof(*b.st));
+        for (size_t i = 0; i < b.plan->n_stages; i++) {
+                const struct ib_plan_stage *ps = &b.plan->stages[i];
+                struct bstage *s = &b.st[ps->index];
+                s->ps = ps;
+                s->label = ps->st->name ? ps->st->name : NULL;
+                if (!s->label) {
+                        static char names[64][24];
+                        snprintf(names[ps->index % 64], sizeof(names[0]), "stage-%zu", ps->index);
+                        s->label = names[ps->index % 64];
+                }
+        }
+        for (size_t i = 0; i < b.plan->n_stages && r == 0; i++)
+                r = build_stage(&b, &b.st[b.plan->stages[i].index], err);
+        if (r == 0)
+                r = ib_context_save_index(b.ctx, err);
+        if (r == 0)
+                r = commit_image(&b, err);
+        if (r == 0)
+                r = write_outputs(&b, err);
+        if (r == 0)
+                ib_log(IB_LOG_INFO, "built %s in %.3fs (%u layers new, %u base layers extracted, %u RUNs)",
+                       res->image->manifest_digest, now_s() - t0, res->layers, res->extracted, res->runs);
+out:
+        build_free(&b);
+        return r;
+}

@@ -1,0 +1,80 @@
+/* src/build.h - the build engine: walks the planned stages of a Dockerfile,
+ * drives the sandbox (RUN), the context/COPY code, the layer exporter and the
+ * registry, and commits the final image to the store.
+ *
+ * The engine runs inside imgbuild's user namespace (ib_userns_enter) so every
+ * file it writes has the owner the image says.  It prints only through
+ * ib_log (the step lines, "CACHED", timings); RUN output goes straight to the
+ * caller's stdout/stderr.
+ *
+ * Data flow (DESIGN.md "A build, as data"):
+ *   FROM image   resolve the reference (registry, or a named oci-layout://
+ *                context), fetch manifest/config/blobs into the store; base
+ *                layers are extracted into layers/<diffid>/ only when something
+ *                needs the root file system (a RUN, or a COPY --from that stage)
+ *   RUN          overlay(lower = the stage's layer dirs, upper = fresh dir) ->
+ *                the upper dir is exported (tar + gzip, digests, one pass) and
+ *                published as layers/<diffid>/ by rename; no change = no layer
+ *   COPY/ADD     written straight into a fresh layer dir, then the same
+ *   metadata     config only (history entry with empty_layer)
+ */
+#ifndef IB_BUILD_H
+#define IB_BUILD_H
+
+#include "lib/ib.h"
+#include "registry/registry.h"
+#include "sandbox/sandbox.h"
+#include "snapshot/snapshot.h"
+#include "src/image.h"
+
+struct ib_build_opts {
+        const char *context;            /* "DIR", "dir://DIR", "tar://FILE" or "-" */
+        const char *dockerfile;         /* path of the Dockerfile (already resolved) */
+        const char *dockerfile_text;    /* its content (may hold NULs? no: text) */
+        size_t dockerfile_len;
+        const char *target;             /* --target, or NULL */
+        char **build_args;              /* "K=V" (bare K already taken from the environment) */
+        char **labels;                  /* --label "K=V" */
+        char **build_contexts;          /* --build-context "NAME=SPEC" */
+        char **tags;                    /* -t/--destination: names for the outputs */
+        const char *oci_layout_path;    /* --oci-layout-path DIR[:TAG] */
+        const char *tar_path;           /* --tar-path FILE */
+        const char *digest_file;
+        const char *metadata_file;
+        const char *image_name_with_digest_file;
+        const char *image_name_tag_with_digest_file;
+        bool reproducible;              /* --reproducible or SOURCE_DATE_EPOCH */
+        int64_t source_date_epoch;      /* used when reproducible; 0 with --reproducible alone */
+        bool single_snapshot;           /* --single-snapshot: one layer for the final stage's own steps */
+        enum ib_image_format format;    /* --image-format */
+        enum ib_compression compression;
+        int compression_level;          /* -1: default */
+        unsigned jobs;                  /* --jobs (stages in parallel; 1 today) */
+        const char *root;               /* the store */
+        bool no_cache;
+        enum ib_network network;        /* --network default for RUN */
+        const char *platform;           /* --platform / --custom-platform, or NULL */
+        struct ib_registry_opts *registry;      /* may be NULL: defaults */
+        struct ib_privmode *mode;       /* the privilege mode entered */
+        int cancel_fd;                  /* readable when the build must stop (SIGINT/SIGTERM) */
+};
+
+struct ib_build_result {
+        struct ib_image *image;         /* the committed image (manifest in the store) */
+        int run_status;                 /* a failing RUN's exit status, else 0 */
+        unsigned steps, layers, extracted, runs;
+};
+void ib_build_result_release(struct ib_build_result *r);
+
+/* Build.  On a failing RUN returns -ECHILD with *err naming the step and
+ * r->run_status holding the RUN's status.  Other errors: -errno with *err. */
+int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *r, struct ib_err **err);
+
+/* ------------------------------------------------------------ internals
+ * Shared between src/build*.c only. */
+
+/* An OCI image layout (DIR, with TAG or @DIGEST, or the only image): the
+ * manifest digest it names. */
+int ib_oci_layout_resolve(const char *dir, const char *tag_or_digest, char **ret_digest, struct ib_err **err);
+
+#endif
