@@ -660,10 +660,12 @@ static int exec_copy(struct build *b, struct bstage *s, const struct ib_plan_ste
         o.store = b->store;
         r = ib_copy_plan_new(src.ctx, &o, &plan, err);
         if (r == 0) {
+                /* BuildKit lets a wildcard match nothing; docker's classic builder
+                 * and Kaniko refuse it, and a silent empty COPY hides typos: refuse. */
                 const struct ib_copy_stats *cs = ib_copy_plan_stats(plan);
-                for (char **p = cs->empty_patterns; p && *p; p++)
-                        ib_log(IB_LOG_WARN, "%s:%u: %s: `%s` matches no file", b->df->path, st->in->line,
-                               ib_df_kind_name(st->in->kind), *p);
+                if (cs->empty_patterns && cs->empty_patterns[0])
+                        r = ib_err_set(err, ENOENT, "`%s` matches no file%s", cs->empty_patterns[0],
+                                       src.main ? " in the build context" : "");
         }
         if (r == 0) {
                 if (s->pending) {
