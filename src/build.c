@@ -840,6 +840,8 @@ static int stage_from(struct build *b, struct bstage *s, struct ib_err **err)
         if (ps->base_stage >= 0) {
                 const struct bstage *from = &b->st[ps->base_stage];
                 stage_copy_from(s, from->cfg, from->layers, from->n_layers);
+                /* its ONBUILD triggers are in the plan as this stage's first steps */
+                ib_image_config_set_strv(&s->cfg->config.onbuild, NULL);
                 return 0;
         }
         if (strcasecmp(ps->base, "scratch") == 0) {
@@ -861,12 +863,57 @@ static int stage_from(struct build *b, struct bstage *s, struct ib_err **err)
         stage_copy_from(s, bi->cfg, bi->layers, bi->n_layers);
         if (!ib_image_config_env_get(s->cfg, "PATH"))
                 ib_image_config_env_set(s->cfg, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-        if (s->cfg->config.onbuild && s->cfg->config.onbuild[0])
-                ib_log(IB_LOG_WARN, "%s:%u: FROM %s: the base image's ONBUILD triggers are not run yet (%zu ignored)",
-                       b->df->path, ps->st->from->line, ps->base, ib_strv_len(s->cfg->config.onbuild));
-        /* The triggers are for images built FROM this one, not for its children's children. */
-        ib_image_config_set_strv(&s->cfg->config.onbuild, NULL);
         return 0;
+}
+
+/* The base image's ONBUILD triggers run right after FROM (Docker, BuildKit):
+ * they are parsed as a Dockerfile of their own, "FROM <base>" plus the
+ * triggers, planned with the same build args and the base's Env, and run on
+ * this stage.  They do not carry over to images built from this one. */
+static char **trigger_env_cb(const char *image, const char *platform, void *ud)
+{
+        const struct bstage *s = ud;
+        (void) image;
+        (void) platform;
+        return ib_strv_dup(s->cfg->config.env);
+}
+
+static int exec_step(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err);
+static void step_line(const struct build *b, const struct bstage *s, size_t i, size_t n,
+                      const struct ib_df_instr *in, bool onbuild);
+
+static int run_base_triggers(struct build *b, struct bstage *s, struct ib_err **err)
+{
+        _cleanup_strv_ char **triggers = s->cfg->config.onbuild;
+        _cleanup_(ib_dockerfile_freep) struct ib_dockerfile *df = NULL;
+        _cleanup_(ib_plan_freep) struct ib_plan *plan = NULL;
+        _cleanup_buf_ struct ib_buf text = IB_BUF_INIT;
+        _cleanup_free_ char *origin = NULL;
+        const struct ib_plan_stage *saved = s->ps;
+        struct ib_plan_opts po = { .build_args = b->o->build_args, .base_env = trigger_env_cb,
+                                   .base_env_userdata = s };
+        int r = 0;
+
+        s->cfg->config.onbuild = NULL;
+        if (!triggers || !triggers[0])
+                return 0;
+        ib_buf_addf(&text, "FROM %s\n", s->ps->base);
+        for (char **t = triggers; *t; t++) {
+                if (ib_startswith(*t, "ONBUILD") || ib_startswith(*t, "FROM") || ib_startswith(*t, "MAINTAINER"))
+                        return ib_err_set(err, EINVAL, "base image ONBUILD trigger `%s` is not allowed", *t);
+                ib_buf_addf(&text, "%s\n", *t);
+        }
+        origin = ib_strdupf("%s (ONBUILD of %s)", b->df->path, s->ps->base);
+        if (ib_dockerfile_parse(origin, text.buf, text.len, &df, err) < 0 || ib_plan_new(df, &po, &plan, err) < 0)
+                return -EINVAL;
+        s->ps = &plan->stages[0];
+        for (size_t i = 0; i < plan->stages[0].n_steps && r == 0; i++) {
+                const struct ib_plan_step *st = &plan->stages[0].steps[i];
+                step_line(b, s, 1, saved->n_steps + 1, st->in, true);
+                r = exec_step(b, s, st, err);
+        }
+        s->ps = saved;
+        return r;
 }
 
 static int exec_step(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
@@ -902,6 +949,13 @@ static int build_stage(struct build *b, struct bstage *s, struct ib_err **err)
         step_line(b, s, 1, total, ps->st->from, false);
         if (stage_from(b, s, err) < 0)
                 return ib_err_wrap(err, "%s:%u: FROM %s", b->df->path, ps->st->from->line, ps->base);
+        if (ps->base_stage < 0) {
+                int r = run_base_triggers(b, s, err);
+                if (r == -ECHILD)
+                        return r;
+                if (r < 0)
+                        return ib_err_wrap(err, "%s:%u: FROM %s", b->df->path, ps->st->from->line, ps->base);
+        }
         for (size_t i = 0; i < ps->n_steps; i++) {
                 const struct ib_plan_step *st = &ps->steps[i];
                 double t = now_s();

@@ -192,6 +192,59 @@ EOF
         is "$(cat "$d/bt/rootfs/f" 2>/dev/null)" tarred "$mode: file from a tar context"
 done
 
+# ------------------------------------------------- ONBUILD, ADD, heredocs, contexts
+d=$(newdir)
+printf 'FROM base\nONBUILD RUN echo fired > /onbuild.txt\nONBUILD ENV FIRED=yes\n' >"$d/ctx/Dockerfile"
+ok "an image with ONBUILD triggers builds" bld root "$d" --build-context base=oci-layout://"$BB" --oci-layout-path "$d/ob:1" ctx
+printf 'FROM parent\nRUN test "$FIRED" = yes\n' >"$d/ctx/Dockerfile"
+ok "FROM it runs its triggers first" bld root "$d" --build-context parent=oci-layout://"$d/ob:1" --oci-layout-path "$d/child:1" ctx
+unpack "$d/child:1" "$d/bc"
+is "$(cat "$d/bc/rootfs/onbuild.txt" 2>/dev/null)" fired "the trigger's RUN wrote its file"
+is "$(cfg "$d/child:1" .config.OnBuild)" null "triggers do not carry over to the child image"
+
+d=$(newdir)
+mkdir -p "$d/ctx/www" "$d/t/pkg"; echo packed >"$d/t/pkg/inside"
+tar -C "$d/t" -czf "$d/ctx/pkg.tar.gz" pkg
+echo served >"$d/ctx/www/file.txt"
+sum=$(sha256sum "$d/ctx/www/file.txt" | cut -d' ' -f1)
+port=$(free_port)
+spawn python3 -m http.server --bind 127.0.0.1 --directory "$d/ctx/www" "$port" >/dev/null 2>&1
+wait_http "http://127.0.0.1:$port/file.txt" 20
+mkdir -p "$d/named"; printf 'stage file\n' >"$d/named/named.txt"
+cat >"$d/ctx/Dockerfile" <<DOCKERFILE
+FROM base
+ENV WHO=world
+ADD pkg.tar.gz /opt/
+ADD --checksum=sha256:$sum http://127.0.0.1:$port/file.txt /dl/
+COPY --from=extra named.txt /named.txt
+COPY <<EOT /heredoc.txt
+from a heredoc \$WHO
+EOT
+RUN <<EOT
+echo "run heredoc" > /run-heredoc.txt
+EOT
+DOCKERFILE
+ok "ADD (archive, URL with checksum), heredocs and a named dir context build" \
+        bld root "$d" --build-context base=oci-layout://"$BB" --build-context extra="$d/named" --oci-layout-path "$d/o:1" ctx
+unpack "$d/o:1" "$d/bo"
+is "$(cat "$d/bo/rootfs/opt/pkg/inside" 2>/dev/null)" packed "ADD unpacks a local .tar.gz"
+is "$(cat "$d/bo/rootfs/dl/file.txt" 2>/dev/null)" served "ADD fetches a URL"
+is "$(cat "$d/bo/rootfs/named.txt" 2>/dev/null)" "stage file" "COPY --from a named directory context"
+is "$(cat "$d/bo/rootfs/heredoc.txt" 2>/dev/null)" "from a heredoc world" "COPY <<EOT expands the stage's variables"
+is "$(cat "$d/bo/rootfs/run-heredoc.txt" 2>/dev/null)" "run heredoc" "RUN <<EOT runs the body"
+sed -i "s/sha256:$sum/sha256:$(printf '0%.0s' $(seq 64))/" "$d/ctx/Dockerfile"
+bld root "$d" --build-context base=oci-layout://"$BB" --build-context extra="$d/named" ctx; rc=$?
+is "$rc" 1 "ADD with a wrong --checksum fails"
+like "$(cat "$d/log")" 'checksum|sha256' "the error says the checksum does not match"
+
+d=$(newdir)
+printf 'FROM base\nCOPY f /from-stdin\n' >"$d/Dockerfile"; echo piped >"$d/f"
+( cd "$d" && tar -cf - f | "$IMGBUILD" build --root "$d/store" --build-context base=oci-layout://"$BB" \
+        -f "$d/Dockerfile" --oci-layout-path "$d/o:1" - ) >"$d/log" 2>&1
+ok "a tar on stdin is a context (-)" test $? = 0
+unpack "$d/o:1" "$d/bs"
+is "$(cat "$d/bs/rootfs/from-stdin" 2>/dev/null)" piped "file from the stdin context"
+
 # ----------------------------------------------------------------- reproducible
 d=$(newdir)
 printf 'FROM base\nRUN echo r > /r && mkdir /d\nCOPY Dockerfile /df\nWORKDIR /w\n' >"$d/ctx/Dockerfile"
