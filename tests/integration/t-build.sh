@@ -245,6 +245,28 @@ ok "a tar on stdin is a context (-)" test $? = 0
 unpack "$d/o:1" "$d/bs"
 is "$(cat "$d/bs/rootfs/from-stdin" 2>/dev/null)" piped "file from the stdin context"
 
+# ------------------------------------------------ --single-snapshot, --image-format
+d=$(newdir)
+printf 'FROM base\nRUN echo 1 > /one\nCOPY Dockerfile /df\nRUN rm /bin/wget && echo 2 > /two\nWORKDIR /wd\n' >"$d/ctx/Dockerfile"
+ok "--single-snapshot builds" bld root "$d" --build-context base=oci-layout://"$BB" --single-snapshot --oci-layout-path "$d/o:s" ctx
+is "$(cfg "$d/o:s" '.rootfs.diff_ids|length')" 2 "--single-snapshot: the base layer plus one layer for the stage"
+unpack "$d/o:s" "$d/bss"
+ok "--single-snapshot: every step's files are in it" test -f "$d/bss/rootfs/one" -a -f "$d/bss/rootfs/two" -a -f "$d/bss/rootfs/df" -a -d "$d/bss/rootfs/wd"
+ok "--single-snapshot: the deletion is in it" test ! -e "$d/bss/rootfs/bin/wget"
+ok "--image-format docker builds" bld root "$d" --build-context base=oci-layout://"$BB" --image-format docker --oci-layout-path "$d/o:d" ctx
+# skopeo's oci: transport lists only OCI manifests, so read the blobs directly.
+mdg=$(jq -r '.manifests[]|select(.annotations."org.opencontainers.image.ref.name"=="d")|.digest' "$d/o/index.json")
+raw=$(cat "$d/o/blobs/sha256/${mdg#sha256:}" 2>/dev/null)
+is "$(echo "$raw" | jq -r .mediaType)" application/vnd.docker.distribution.manifest.v2+json "--image-format docker: docker manifest"
+is "$(echo "$raw" | jq -r .config.mediaType)" application/vnd.docker.container.image.v1+json "--image-format docker: docker config"
+is "$(echo "$raw" | jq -r '.layers[-1].mediaType')" application/vnd.docker.image.rootfs.diff.tar.gzip "--image-format docker: docker layers"
+ok "--compression zstd builds" bld root "$d" --build-context base=oci-layout://"$BB" --compression zstd --oci-layout-path "$d/o:z" ctx
+is "$(skopeo inspect --raw "oci:$d/o:z" | jq -r '.layers[-1].mediaType')" application/vnd.oci.image.layer.v1.tar+zstd "--compression zstd: zstd layers"
+# umoci 0.4 cannot read zstd: skopeo (containers/image) decompresses it into gzip for umoci.
+skopeo copy --dest-compress --dest-compress-format gzip "oci:$d/o:z" "oci:$d/conv:z" >/dev/null 2>&1
+unpack "$d/conv:z" "$d/bz"
+ok "--compression zstd: skopeo decompresses the layers to the right tree" test -f "$d/bz/rootfs/two"
+
 # ----------------------------------------------------------------- reproducible
 d=$(newdir)
 printf 'FROM base\nRUN echo r > /r && mkdir /d\nCOPY Dockerfile /df\nWORKDIR /w\n' >"$d/ctx/Dockerfile"
