@@ -39,7 +39,8 @@ struct bstage {
         struct blayer *layers;          /* base first */
         size_t n_layers, alloc_layers;
         bool done;
-        bool cmd_set;                   /* CMD seen in this stage (ENTRYPOINT then keeps it) */
+        bool cmd_set;
+        char key[IB_SHA256_HEX];        /* rolling cache key after the last step */                   /* CMD seen in this stage (ENTRYPOINT then keeps it) */
         char *pending;                  /* --single-snapshot: the stage's one upper dir */
         char *pending_work;
 };
@@ -59,9 +60,31 @@ struct build {
         size_t n_named;
         struct ib_err *deferred;        /* an error met inside a callback */
         char created[40];               /* RFC 3339 of this build (or SOURCE_DATE_EPOCH) */
+        const char *step_created;       /* history time of the step at hand (a hit: the cached one) */
+        char last_created[40];          /* the latest history time of the final stage: config.created */
         int64_t created_epoch;
         struct ib_build_result *res;
 };
+
+/* src/build-cache.c */
+struct ib_bkey {
+        struct ib_sha256 *h;
+};
+void ib_bkey_start(struct ib_bkey *k, const char *prev);
+void ib_bkey_add(struct ib_bkey *k, const char *s);
+void ib_bkey_addn(struct ib_bkey *k, const void *data, size_t n);
+void ib_bkey_addv(struct ib_bkey *k, char *const *v);
+void ib_bkey_finish(struct ib_bkey *k, char hex[IB_SHA256_HEX]);
+struct ib_cache_entry {
+        char *created;
+        bool has_layer;
+        struct ib_layer layer;
+};
+void ib_cache_entry_release(struct ib_cache_entry *e);
+/* 0 and *ret on a hit; -ENOENT on a miss (or a dangling entry). */
+int ib_cache_get(struct build *b, const char *key, struct ib_cache_entry *ret);
+int ib_cache_put(struct build *b, const char *key, const char *created, const struct ib_layer *layer,
+                 struct ib_err **err);
 
 /* src/build-base.c */
 int ib_build_parse_contexts(struct build *b, struct ib_err **err);

@@ -162,7 +162,7 @@ static char *created_by(const struct ib_plan_step *st)
 static void add_history(struct build *b, struct bstage *s, const struct ib_plan_step *st, bool empty)
 {
         _cleanup_free_ char *by = created_by(st);
-        ib_image_config_add_history(s->cfg, b->created, by, NULL, empty);
+        ib_image_config_add_history(s->cfg, b->step_created, by, NULL, empty);
 }
 
 /* ------------------------------------------------------------ environment */
@@ -273,7 +273,7 @@ static int commit_layer(struct build *b, struct bstage *s, const struct ib_plan_
         }
         ib_log(IB_LOG_DEBUG, "layer %s (%" PRIu64 " bytes, %" PRIu64 " entries)", d.digest, d.size, d.entries);
         stage_add_layer(s, &d, published);
-        ib_image_config_add_layer(s->cfg, d.diff_id, b->created, by, NULL);
+        ib_image_config_add_layer(s->cfg, d.diff_id, b->step_created, by, NULL);
         ib_layer_desc_release(&d);
         if (b->res)
                 b->res->layers++;
@@ -579,46 +579,65 @@ static int copy_source(struct build *b, const struct ib_plan_step *st, struct co
         return 0;
 }
 
-static int exec_copy(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
+/* Everything a COPY/ADD step needs, prepared once for the cache key and the copy. */
+struct copy_job {
+        struct copy_src src;
+        struct ib_copy_opts o;
+        char **sources;
+        char *dest;
+        char *passwd, *group;
+        const char *chown_spec;
+        struct ib_ignore *excl;
+        struct ib_chmod *chmod;
+        struct ignore_ud ign, exu;
+};
+
+static void copy_job_release(struct copy_job *j)
 {
-        _cleanup_(copy_src_release) struct copy_src src = { 0 };
-        _cleanup_(ib_copy_plan_freep) struct ib_copy_plan *plan = NULL;
-        _cleanup_free_ char *dest = NULL, *layer = NULL, *passwd = NULL, *group = NULL;
-        _cleanup_(ib_ignore_freep) struct ib_ignore *excl = NULL;
-        _cleanup_strv_ char **sources = NULL;
-        struct ib_chmod *chmod = NULL;
-        struct ignore_ud ign = { b->ignore }, exu = { NULL };
-        struct ib_copy_opts o = { 0 };
-        const char *chown_spec = NULL, *chmod_spec = NULL;
+        copy_src_release(&j->src);
+        ib_strv_free(j->sources);
+        free(j->dest);
+        free(j->passwd);
+        free(j->group);
+        ib_ignore_free(j->excl);
+        if (j->chmod)
+                ib_chmod_free(j->chmod);
+}
+
+/* @for_key: only what the cache key needs: no view of another stage (its key
+ * stands for it), no lookups in the lower layers, the --chown spec as text. */
+static int copy_prepare(struct build *b, struct bstage *s, const struct ib_plan_step *st, bool for_key,
+                        struct copy_job *j, struct ib_err **err)
+{
+        struct ib_copy_opts *o = &j->o;
+        const char *chmod_spec = NULL;
         size_t nw = ib_strv_len(st->words);
-        _cleanup_close_ int lfd = -1;
-        int r;
 
         if (nw < 2)
                 return ib_err_set(err, EINVAL, "needs a source and a destination");
-        if (ib_build_extract(b, s, err) < 0)
-                return -EIO;
-        if (copy_source(b, st, &src, err) < 0)
-                return -EIO;
+        if (!(for_key && (st->from_stage >= 0 || (st->from_image && !(ib_build_named(b, st->from_image) &&
+                                                                      ib_build_named(b, st->from_image)->kind == NCTX_DIR)))))
+                if (copy_source(b, st, &j->src, err) < 0)
+                        return -EIO;
         for (size_t i = 0; i + 1 < nw; i++)
-                ib_strv_push(&sources, ib_startswith(st->words[i], "<<") ? st->words[i] + 2 +
+                ib_strv_push(&j->sources, ib_startswith(st->words[i], "<<") ? st->words[i] + 2 +
                              (st->words[i][2] == '-') : st->words[i]);
         /* heredoc names may be quoted: <<"EOF" */
-        for (char **p = sources; p && *p; p++)
-                if (src.heredoc_dir && ((*p)[0] == '"' || (*p)[0] == '\'')) {
+        for (char **p = j->sources; p && *p; p++)
+                if (j->src.heredoc_dir && ((*p)[0] == '"' || (*p)[0] == '\'')) {
                         size_t n = strlen(*p);
                         memmove(*p, *p + 1, n);
                         if (n >= 2)
                                 (*p)[n - 2] = '\0';
                 }
-        dest = resolve_path(s, st->words[nw - 1]);
-        o.kind = st->in->kind == IB_DF_ADD ? IB_COPY_ADD : IB_COPY_COPY;
-        o.sources = sources;
-        o.dest = dest;
-        o.what = ib_df_kind_name(st->in->kind);
-        if (src.main && b->ignore) {
-                o.ignore = (struct ib_filter) { ignore_excluded, ignore_descend, &ign };
-        }
+        j->dest = resolve_path(s, st->words[nw - 1]);
+        o->kind = st->in->kind == IB_DF_ADD ? IB_COPY_ADD : IB_COPY_COPY;
+        o->sources = j->sources;
+        o->dest = j->dest;
+        o->what = ib_df_kind_name(st->in->kind);
+        j->ign.m = b->ignore;
+        if (j->src.main && b->ignore)
+                o->ignore = (struct ib_filter) { ignore_excluded, ignore_descend, &j->ign };
         {
                 _cleanup_free_ const char **pats = ib_calloc(st->n_flags + 1, sizeof(char *));
                 size_t np = 0;
@@ -627,46 +646,101 @@ static int exec_copy(struct build *b, struct bstage *s, const struct ib_plan_ste
                         if (!strcmp(f->name, "exclude") && f->value)
                                 pats[np++] = f->value;
                         else if (!strcmp(f->name, "chown"))
-                                chown_spec = f->value;
+                                j->chown_spec = f->value;
                         else if (!strcmp(f->name, "chmod"))
                                 chmod_spec = f->value;
                         else if (!strcmp(f->name, "parents"))
-                                o.parents = !f->value || !strcmp(f->value, "true");
+                                o->parents = !f->value || !strcmp(f->value, "true");
                         else if (!strcmp(f->name, "checksum"))
-                                o.checksum = f->value;
+                                o->checksum = f->value;
                 }
                 if (np) {
-                        if (ib_ignore_from_list(pats, np, "--exclude", &excl, err) < 0)
+                        if (ib_ignore_from_list(pats, np, "--exclude", &j->excl, err) < 0)
                                 return -EINVAL;
-                        exu.m = excl;
-                        o.exclude = (struct ib_filter) { ignore_excluded, ignore_descend, &exu };
+                        j->exu.m = j->excl;
+                        o->exclude = (struct ib_filter) { ignore_excluded, ignore_descend, &j->exu };
                 }
         }
-        if (chown_spec && *chown_spec) {
-                passwd = ib_layers_read(s->layers, s->n_layers, "/etc/passwd");
-                group = ib_layers_read(s->layers, s->n_layers, "/etc/group");
-                if (ib_chown_resolve(chown_spec, passwd, group, &o.uid, &o.gid, err) < 0)
+        if (j->chown_spec && *j->chown_spec && !for_key) {
+                j->passwd = ib_layers_read(s->layers, s->n_layers, "/etc/passwd");
+                j->group = ib_layers_read(s->layers, s->n_layers, "/etc/group");
+                if (ib_chown_resolve(j->chown_spec, j->passwd, j->group, &o->uid, &o->gid, err) < 0)
                         return -EINVAL;
-                o.chown = true;
+                o->chown = true;
         }
         if (chmod_spec && *chmod_spec) {
-                if (ib_chmod_parse(chmod_spec, &chmod, err) < 0)
+                if (ib_chmod_parse(chmod_spec, &j->chmod, err) < 0)
                         return -EINVAL;
-                o.chmod = chmod;
+                o->chmod = j->chmod;
         }
-        o.lookup = s->n_layers ? lookup_cb : NULL;
-        o.lookup_ud = s;
-        o.dir_mtime.tv_sec = b->created_epoch;
-        o.store = b->store;
-        r = ib_copy_plan_new(src.ctx, &o, &plan, err);
+        o->lookup = s->n_layers && !for_key ? lookup_cb : NULL;
+        o->lookup_ud = s;
+        o->dir_mtime.tv_sec = b->created_epoch;
+        o->store = b->store;
+        return 0;
+}
+
+static int copy_plan(struct copy_job *j, struct ib_copy_plan **plan, struct ib_err **err)
+{
+        int r = ib_copy_plan_new(j->src.ctx, &j->o, plan, err);
         if (r == 0) {
                 /* BuildKit lets a wildcard match nothing; docker's classic builder
                  * and Kaniko refuse it, and a silent empty COPY hides typos: refuse. */
-                const struct ib_copy_stats *cs = ib_copy_plan_stats(plan);
+                const struct ib_copy_stats *cs = ib_copy_plan_stats(*plan);
                 if (cs->empty_patterns && cs->empty_patterns[0])
                         r = ib_err_set(err, ENOENT, "`%s` matches no file%s", cs->empty_patterns[0],
-                                       src.main ? " in the build context" : "");
+                                       j->src.main ? " in the build context" : "");
         }
+        return r;
+}
+
+/* The content part of a COPY/ADD key: the sources by content, or the key of
+ * the stage (or the digest of the image) they come from. */
+static int copy_key(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_bkey *k,
+                    struct ib_err **err)
+{
+        _cleanup_(copy_job_release) struct copy_job j = { 0 };
+        _cleanup_(ib_copy_plan_freep) struct ib_copy_plan *plan = NULL;
+        char hex[IB_SHA256_HEX];
+
+        if (copy_prepare(b, s, st, true, &j, err) < 0)
+                return -EIO;
+        ib_bkey_add(k, j.chown_spec);
+        if (st->from_stage >= 0) {
+                ib_bkey_add(k, "stage");
+                ib_bkey_add(k, b->st[st->from_stage].key);
+                ib_bkey_addv(k, j.sources);
+                return 0;
+        }
+        if (!j.src.ctx) {       /* --from=<image> */
+                struct base_image *bi;
+                if (ib_build_resolve_base(b, st->from_image, NULL, &bi, err) < 0)
+                        return -EIO;
+                ib_bkey_add(k, "image");
+                ib_bkey_add(k, bi->manifest_digest);
+                ib_bkey_addv(k, j.sources);
+                return 0;
+        }
+        if (copy_plan(&j, &plan, err) < 0 || ib_copy_plan_key(plan, hex, err) < 0)
+                return -EIO;
+        ib_bkey_add(k, "content");
+        ib_bkey_add(k, hex);
+        return 0;
+}
+
+static int exec_copy(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
+{
+        _cleanup_(copy_job_release) struct copy_job j = { 0 };
+        _cleanup_(ib_copy_plan_freep) struct ib_copy_plan *plan = NULL;
+        _cleanup_free_ char *layer = NULL;
+        _cleanup_close_ int lfd = -1;
+        int r;
+
+        if (ib_build_extract(b, s, err) < 0)
+                return -EIO;
+        r = copy_prepare(b, s, st, false, &j, err);
+        if (r == 0)
+                r = copy_plan(&j, &plan, err);
         if (r == 0) {
                 if (s->pending) {
                         layer = ib_strdup(s->pending);
@@ -696,8 +770,6 @@ static int exec_copy(struct build *b, struct bstage *s, const struct ib_plan_ste
                 (void) ib_rm_rf(layer, &e2);
                 ib_err_free(&e2);
         }
-        if (chmod)
-                ib_chmod_free(chmod);
         return r;
 }
 
@@ -840,11 +912,16 @@ static int stage_from(struct build *b, struct bstage *s, struct ib_err **err)
         if (ps->base_stage >= 0) {
                 const struct bstage *from = &b->st[ps->base_stage];
                 stage_copy_from(s, from->cfg, from->layers, from->n_layers);
+                memcpy(s->key, from->key, sizeof(s->key));
                 /* its ONBUILD triggers are in the plan as this stage's first steps */
                 ib_image_config_set_strv(&s->cfg->config.onbuild, NULL);
                 return 0;
         }
         if (strcasecmp(ps->base, "scratch") == 0) {
+                struct ib_bkey k;
+                ib_bkey_start(&k, "scratch");
+                ib_bkey_add(&k, ps->platform);
+                ib_bkey_finish(&k, s->key);
                 s->cfg = ib_image_config_new();
                 ib_image_config_env_set(s->cfg, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
                 if (ps->platform) {
@@ -861,6 +938,12 @@ static int stage_from(struct build *b, struct bstage *s, struct ib_err **err)
         if (ib_build_resolve_base(b, ps->base, ps->platform ? ps->platform : b->o->platform, &bi, err) < 0)
                 return -EIO;
         stage_copy_from(s, bi->cfg, bi->layers, bi->n_layers);
+        {
+                struct ib_bkey k;
+                ib_bkey_start(&k, "image");
+                ib_bkey_add(&k, bi->manifest_digest);
+                ib_bkey_finish(&k, s->key);
+        }
         if (!ib_image_config_env_get(s->cfg, "PATH"))
                 ib_image_config_env_set(s->cfg, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         return 0;
@@ -878,9 +961,8 @@ static char **trigger_env_cb(const char *image, const char *platform, void *ud)
         return ib_strv_dup(s->cfg->config.env);
 }
 
-static int exec_step(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err);
-static void step_line(const struct build *b, const struct bstage *s, size_t i, size_t n,
-                      const struct ib_df_instr *in, bool onbuild);
+static int run_step(struct build *b, struct bstage *s, const struct ib_plan_step *st, size_t idx, size_t total,
+                    bool trigger, struct ib_err **err);
 
 static int run_base_triggers(struct build *b, struct bstage *s, struct ib_err **err)
 {
@@ -907,11 +989,8 @@ static int run_base_triggers(struct build *b, struct bstage *s, struct ib_err **
         if (ib_dockerfile_parse(origin, text.buf, text.len, &df, err) < 0 || ib_plan_new(df, &po, &plan, err) < 0)
                 return -EINVAL;
         s->ps = &plan->stages[0];
-        for (size_t i = 0; i < plan->stages[0].n_steps && r == 0; i++) {
-                const struct ib_plan_step *st = &plan->stages[0].steps[i];
-                step_line(b, s, 1, saved->n_steps + 1, st->in, true);
-                r = exec_step(b, s, st, err);
-        }
+        for (size_t i = 0; i < plan->stages[0].n_steps && r == 0; i++)
+                r = run_step(b, s, &plan->stages[0].steps[i], 1, saved->n_steps + 1, true, err);
         s->ps = saved;
         return r;
 }
@@ -932,12 +1011,132 @@ static int exec_step(struct build *b, struct bstage *s, const struct ib_plan_ste
 }
 
 static void step_line(const struct build *b, const struct bstage *s, size_t i, size_t n, const struct ib_df_instr *in,
-                      bool onbuild)
+                      bool onbuild, bool cached)
 {
         const char *raw = in->raw ? in->raw : ib_df_kind_name(in->kind);
         (void) b;
-        ib_log(IB_LOG_INFO, "[%s %zu/%zu] %s%.*s%s", s->label, i, n, onbuild ? "(ONBUILD) " : "",
-               (int) (strlen(raw) > 200 ? 200 : strlen(raw)), raw, strlen(raw) > 200 ? "..." : "");
+        ib_log(IB_LOG_INFO, "%s[%s %zu/%zu] %s%.*s%s", cached ? "CACHED " : "", s->label, i, n,
+               onbuild ? "(ONBUILD) " : "", (int) (strlen(raw) > 200 ? 200 : strlen(raw)), raw,
+               strlen(raw) > 200 ? "..." : "");
+}
+
+/* The cache key of a step (see src/build-cache.c for what goes in). */
+static int step_key(struct build *b, struct bstage *s, const struct ib_plan_step *st, char hex[IB_SHA256_HEX],
+                    struct ib_err **err)
+{
+        const struct ib_df_instr *in = st->in;
+        struct ib_bkey k;
+        int r = 0;
+
+        ib_bkey_start(&k, s->key);
+        ib_bkey_add(&k, ib_df_kind_name(in->kind));
+        ib_bkey_add(&k, in->kind == IB_DF_ONBUILD ? in->trigger : NULL);
+        ib_bkey_addv(&k, st->words);
+        for (size_t i = 0; i < st->n_kv; i++) {
+                ib_bkey_add(&k, st->kv[i].key);
+                ib_bkey_add(&k, st->kv[i].value);
+        }
+        for (size_t i = 0; i < st->n_flags; i++) {
+                ib_bkey_add(&k, st->flags[i].name);
+                ib_bkey_add(&k, st->flags[i].value);
+        }
+        for (size_t i = 0; st->heredoc_bodies && i < in->n_heredocs; i++)
+                ib_bkey_add(&k, st->heredoc_bodies[i]);
+        if (in->kind == IB_DF_RUN || in->kind == IB_DF_COPY || in->kind == IB_DF_ADD || in->kind == IB_DF_WORKDIR) {
+                char lvl[64];
+                snprintf(lvl, sizeof(lvl), "%s/%d/%d/%lld", ib_compression_name(b->o->compression),
+                         b->o->compression_level, (int) b->o->reproducible, (long long) b->o->source_date_epoch);
+                ib_bkey_add(&k, lvl);
+                ib_bkey_add(&k, s->cfg->config.working_dir);
+        }
+        if (in->kind == IB_DF_RUN) {
+                _cleanup_strv_ char **env = run_env(b, s, st);
+                ib_bkey_addv(&k, env);
+                ib_bkey_add(&k, s->cfg->config.user);
+                ib_bkey_add(&k, b->o->network == IB_NET_NONE ? "none" : "host");
+        }
+        if (in->kind == IB_DF_COPY || in->kind == IB_DF_ADD)
+                r = copy_key(b, s, st, &k, err);
+        ib_bkey_finish(&k, hex);
+        return r;
+}
+
+/* A hit: the step's effect without running it. */
+static int replay_step(struct build *b, struct bstage *s, const struct ib_plan_step *st,
+                       const struct ib_cache_entry *ce, struct ib_err **err)
+{
+        const struct ib_df_instr *in = st->in;
+
+        if (in->kind == IB_DF_WORKDIR) {
+                _cleanup_free_ char *path = resolve_path(s, st->words && st->words[0] ? st->words[0] : "/");
+                size_t n = strlen(path);
+                if (n > 1 && path[n - 1] == '/')
+                        path[n - 1] = '\0';
+                ib_image_config_set_str(&s->cfg->config.working_dir, path);
+        } else if (in->kind != IB_DF_RUN && in->kind != IB_DF_COPY && in->kind != IB_DF_ADD) {
+                return exec_meta(b, s, st, err);
+        }
+        if (!ce->has_layer) {
+                add_history(b, s, st, true);
+                return 0;
+        }
+        _cleanup_free_ char *by = created_by(st);
+        struct ib_layer_desc d = { .diff_id = ce->layer.diff_id, .digest = ce->layer.digest,
+                                   .size = (uint64_t) ce->layer.size, .media_type = ce->layer.media_type };
+        stage_add_layer(s, &d, ib_snapshot_has_layer(b->store, d.diff_id) ?
+                               ib_snapshot_layer_path(b->store, d.diff_id) : NULL);
+        free(s->layers[s->n_layers - 1].l.media_type);
+        s->layers[s->n_layers - 1].l.media_type = ib_strdup(ce->layer.media_type);
+        ib_image_config_add_layer(s->cfg, d.diff_id, b->step_created, by, NULL);
+        return 0;
+}
+
+static int run_step(struct build *b, struct bstage *s, const struct ib_plan_step *st, size_t idx, size_t total,
+                    bool trigger, struct ib_err **err)
+{
+        bool cacheable = !(b->o->single_snapshot && s == &b->st[b->plan->target]);
+        struct ib_cache_entry ce = { 0 };
+        char key[IB_SHA256_HEX];
+        size_t layers_before = s->n_layers;
+        double t = now_s();
+        bool hit = false;
+        int r;
+
+        b->step_created = b->created;
+        if (cacheable) {
+                r = step_key(b, s, st, key, err);
+                if (r < 0)
+                        return step_err(b, st, err);
+                hit = !b->o->no_cache && ib_cache_get(b, key, &ce) == 0;
+        }
+        if (hit)
+                b->step_created = ce.created;
+        step_line(b, s, idx, total, st->in, trigger, hit);
+        r = hit ? replay_step(b, s, st, &ce, err) : exec_step(b, s, st, err);
+        if (r == 0 && cacheable && !hit) {
+                struct ib_err *e2 = NULL;
+                /* a failed cache write costs a rebuild later, never this build */
+                if (ib_cache_put(b, key, b->step_created, s->n_layers > layers_before ?
+                                 &s->layers[s->n_layers - 1].l : NULL, &e2) < 0)
+                        ib_log(IB_LOG_WARN, "cache entry %.12s not written, ignoring: %s", key, e2->msg);
+                ib_err_free(&e2);
+        }
+        if (r == 0 && cacheable)
+                memcpy(s->key, key, sizeof(key));
+        if (r == 0 && s == &b->st[b->plan->target])
+                snprintf(b->last_created, sizeof(b->last_created), "%s", b->step_created);
+        ib_cache_entry_release(&ce);
+        if (r == -ECHILD)
+                return r;
+        if (r < 0)
+                return step_err(b, st, err);
+        if (b->res) {
+                b->res->steps++;
+                b->res->cached += hit;
+        }
+        if (!hit && (st->in->kind == IB_DF_RUN || st->in->kind == IB_DF_COPY || st->in->kind == IB_DF_ADD))
+                ib_log(IB_LOG_INFO, "  => %.3fs", now_s() - t);
+        return 0;
 }
 
 static int build_stage(struct build *b, struct bstage *s, struct ib_err **err)
@@ -946,7 +1145,7 @@ static int build_stage(struct build *b, struct bstage *s, struct ib_err **err)
         size_t total = ps->n_steps + 1;
         double t0 = now_s();
 
-        step_line(b, s, 1, total, ps->st->from, false);
+        step_line(b, s, 1, total, ps->st->from, false, false);
         if (stage_from(b, s, err) < 0)
                 return ib_err_wrap(err, "%s:%u: FROM %s", b->df->path, ps->st->from->line, ps->base);
         if (ps->base_stage < 0) {
@@ -963,16 +1162,10 @@ static int build_stage(struct build *b, struct bstage *s, struct ib_err **err)
 
                 if (cancelled(b))
                         return ib_err_set(err, ECANCELED, "build interrupted");
-                step_line(b, s, i + 2, total, st->in, st->onbuild);
-                r = exec_step(b, s, st, err);
-                if (r == -ECHILD)
-                        return r;
+                r = run_step(b, s, st, i + 2, total, st->onbuild, err);
                 if (r < 0)
-                        return step_err(b, st, err);
-                if (b->res)
-                        b->res->steps++;
-                if (st->in->kind == IB_DF_RUN || st->in->kind == IB_DF_COPY || st->in->kind == IB_DF_ADD)
-                        ib_log(IB_LOG_INFO, "  => %.3fs", now_s() - t);
+                        return r;
+                (void) t;
         }
         if (s->pending) {
                 /* --single-snapshot: the stage's changes become one layer. */
@@ -1061,7 +1254,9 @@ static int commit_image(struct build *b, struct ib_err **err)
                 _cleanup_free_ char *k = eq ? ib_strndup(*l, (size_t) (eq - *l)) : ib_strdup(*l);
                 ib_image_config_label_set(s->cfg, k, eq ? eq + 1 : "");
         }
-        ib_image_config_set_str(&s->cfg->created, b->created);
+        /* The time of the final stage's last step: a fully cached rebuild keeps
+         * the first build's times, and so its image digest. */
+        ib_image_config_set_str(&s->cfg->created, b->last_created[0] ? b->last_created : b->created);
         for (size_t i = 0; i < s->n_layers; i++)
                 layers[i] = s->layers[i].l;             /* borrowed */
         return ib_image_commit(b->store, s->cfg, layers, s->n_layers, b->o->format, &b->res->image, err);
@@ -1174,8 +1369,9 @@ int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *res, str
         if (r == 0)
                 r = write_outputs(&b, err);
         if (r == 0)
-                ib_log(IB_LOG_INFO, "built %s in %.3fs (%u layers new, %u base layers extracted, %u RUNs)",
-                       res->image->manifest_digest, now_s() - t0, res->layers, res->extracted, res->runs);
+                ib_log(IB_LOG_INFO, "built %s in %.3fs (%u steps, %u cached; %u layers new, %u base layers "
+                       "extracted, %u RUNs)", res->image->manifest_digest, now_s() - t0, res->steps, res->cached,
+                       res->layers, res->extracted, res->runs);
 out:
         build_free(&b);
         return r;

@@ -62,7 +62,7 @@ struct ib_build_opts {
 struct ib_build_result {
         struct ib_image *image;         /* the committed image (manifest in the store) */
         int run_status;                 /* a failing RUN's exit status, else 0 */
-        unsigned steps, layers, extracted, runs;
+        unsigned steps, layers, extracted, runs, cached;
 };
 void ib_build_result_release(struct ib_build_result *r);
 
