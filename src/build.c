@@ -1032,9 +1032,13 @@ static int step_key(struct build *b, struct bstage *s, const struct ib_plan_step
         ib_bkey_add(&k, ib_df_kind_name(in->kind));
         ib_bkey_add(&k, in->kind == IB_DF_ONBUILD ? in->trigger : NULL);
         ib_bkey_addv(&k, st->words);
-        for (size_t i = 0; i < st->n_kv; i++) {
-                ib_bkey_add(&k, st->kv[i].key);
-                ib_bkey_add(&k, st->kv[i].value);
+        /* An ARG's value counts where it is used (a RUN's env, an expansion),
+         * not where it is declared: Docker's "miss upon first usage". */
+        const struct ib_df_kv *kv = in->kind == IB_DF_ARG ? in->kv : st->kv;
+        size_t n_kv = in->kind == IB_DF_ARG ? in->n_kv : st->n_kv;
+        for (size_t i = 0; i < n_kv; i++) {
+                ib_bkey_add(&k, kv[i].key);
+                ib_bkey_add(&k, kv[i].value);
         }
         for (size_t i = 0; i < st->n_flags; i++) {
                 ib_bkey_add(&k, st->flags[i].name);
