@@ -229,6 +229,19 @@ static int base_from_layout(struct build *b, const char *spec, const char *platf
         return 0;
 }
 
+int ib_build_registry(struct build *b, struct ib_err **err)
+{
+        struct ib_registry_opts defaults;
+        int r;
+
+        if (b->reg)
+                return 0;
+        ib_registry_opts_init(&defaults);
+        r = ib_registry_new(b->o->registry ? b->o->registry : &defaults, &b->reg, err);
+        ib_registry_opts_release(&defaults);
+        return r;
+}
+
 static int base_from_registry(struct build *b, const char *name, const char *platform, char **ret_manifest,
                               struct ib_err **err)
 {
@@ -243,15 +256,8 @@ static int base_from_registry(struct build *b, const char *name, const char *pla
                         return -EINVAL;
                 pw = &want;
         }
-        if (!b->reg) {
-                struct ib_registry_opts defaults;
-                ib_registry_opts_init(&defaults);
-                int r = ib_registry_new(b->o->registry ? b->o->registry : &defaults, &b->reg, err);
-                if (!b->o->registry)
-                        ib_registry_opts_release(&defaults);
-                if (r < 0)
-                        return r;
-        }
+        if (ib_build_registry(b, err) < 0)
+                return -EIO;
         if (ib_registry_pull(b->reg, b->store, ref, pw, &pr, err) < 0)
                 return -EIO;
         *ret_manifest = ib_strdup(pr->manifest_digest);

@@ -16,6 +16,7 @@
  * rebuild with nothing changed yields the same image digest.  Entries are
  * written atomically; a damaged or dangling one (its blob gone) is a miss. */
 #include "src/build-internal.h"
+#include <time.h>
 #include <yajl/yajl_tree.h>
 
 void ib_bkey_start(struct ib_bkey *k, const char *prev)
@@ -128,4 +129,118 @@ int ib_cache_put(struct build *b, const char *key, const char *created, const st
         }
         ib_buf_adds(&j, "}\n");
         return ib_write_file_atomic(path, j.buf, j.len, 0644, err);
+}
+
+/* ---------------------------------------------------------- registry cache
+ * Kaniko's layout: each cached step is an image of its own in the cache repo,
+ * tagged with the step's 64-hex key, holding the step's layer (or none) and a
+ * config whose history is the step's (created time, created_by).  Metadata
+ * steps are cached too (no layer), so that their history times, and so the
+ * image digest, are the same on every machine that shares the cache. */
+
+int ib_parse_duration(const char *s, int64_t *ret)
+{
+        int64_t total = 0;
+        const char *p = s;
+
+        if (!s || !*s)
+                return -EINVAL;
+        while (*p) {
+                char *end = NULL;
+                long long v;
+                errno = 0;
+                v = strtoll(p, &end, 10);
+                if (errno || end == p || v < 0)
+                        return -EINVAL;
+                switch (*end) {
+                case 'h': total += v * 3600; break;
+                case 'm': total += v * 60; break;
+                case 's': total += v; break;
+                case 'd': total += v * 86400; break;
+                default: return -EINVAL;
+                }
+                p = end + 1;
+        }
+        *ret = total;
+        return 0;
+}
+
+static char *cache_ref(const struct build *b, const char *key)
+{
+        return ib_strdupf("%s:%s", b->o->cache_repo, key);
+}
+
+int ib_cache_remote_get(struct build *b, const char *key, struct ib_cache_entry *ret, struct ib_err **err)
+{
+        _cleanup_free_ char *refs = cache_ref(b, key), *text = NULL, *path = NULL;
+        _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
+        _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
+        _cleanup_(ib_image_freep) struct ib_image *img = NULL;
+        struct ib_image_config *cfg = NULL;
+        struct ib_err *e = NULL;
+        int64_t created = 0;
+        size_t len = 0;
+        int r;
+
+        memset(ret, 0, sizeof(*ret));
+        if (ib_ref_parse(refs, &ref, err) < 0 || ib_build_registry(b, err) < 0)
+                return -EINVAL;
+        r = ib_registry_pull(b->reg, b->store, ref, NULL, &pr, &e);
+        if (r < 0) {
+                /* a miss looks like any other failure here: report it at debug level only */
+                ib_debug("cache %s: %s", refs, e ? e->msg : "miss");
+                ib_err_free(&e);
+                return -ENOENT;
+        }
+        if (ib_image_load(b->store, pr->manifest_digest, &img, err) < 0)
+                return -EIO;
+        path = ib_store_blob_path(b->store, img->config_digest);
+        if (!path || ib_read_file(path, 1u << 20, &text, &len, err) < 0 ||
+            ib_image_config_parse(text, len, &cfg, err) < 0)
+                return -EIO;
+        r = -ENOENT;
+        if (cfg->n_history == 1 && cfg->history[0].created && img->n_layers <= 1 &&
+            ib_time_parse(cfg->history[0].created, &created) == 0 &&
+            (b->o->cache_ttl <= 0 || (int64_t) time(NULL) - created <= b->o->cache_ttl)) {
+                ret->created = ib_strdup(cfg->history[0].created);
+                if (img->n_layers == 1) {
+                        ret->has_layer = true;
+                        ret->layer = (struct ib_layer) {
+                                .media_type = ib_strdup(img->layers[0].media_type),
+                                .digest = ib_strdup(img->layers[0].digest), .size = img->layers[0].size,
+                                .diff_id = ib_strdup(img->layers[0].diff_id), .uncompressed_size = -1 };
+                }
+                r = 0;
+        } else {
+                ib_debug("cache %s: expired or not a cache image, ignoring", refs);
+        }
+        ib_image_config_free(cfg);
+        return r;
+}
+
+int ib_cache_remote_put(struct build *b, const char *key, const char *created, const char *created_by,
+                        const struct ib_layer *layer, struct ib_err **err)
+{
+        _cleanup_free_ char *refs = cache_ref(b, key);
+        _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
+        _cleanup_(ib_image_freep) struct ib_image *img = NULL;
+        struct ib_image_config *cfg = ib_image_config_new();
+        struct ib_push_result pr = { 0 };
+        int r;
+
+        ib_image_config_set_str(&cfg->created, created);
+        if (layer)
+                ib_image_config_add_layer(cfg, layer->diff_id, created, created_by, NULL);
+        else
+                ib_image_config_add_history(cfg, created, created_by, NULL, true);
+        r = ib_ref_parse(refs, &ref, err);
+        if (r == 0)
+                r = ib_build_registry(b, err);
+        if (r == 0)
+                r = ib_image_commit(b->store, cfg, layer, layer ? 1 : 0, IB_FORMAT_OCI, &img, err);
+        if (r == 0)
+                r = ib_registry_push(b->reg, b->store->root, img->manifest_digest, ref, NULL, b->store, &pr, err);
+        ib_push_result_release(&pr);
+        ib_image_config_free(cfg);
+        return r < 0 ? ib_err_wrap(err, "cache push %s", refs) : 0;
 }

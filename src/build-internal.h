@@ -86,7 +86,13 @@ int ib_cache_get(struct build *b, const char *key, struct ib_cache_entry *ret);
 int ib_cache_put(struct build *b, const char *key, const char *created, const struct ib_layer *layer,
                  struct ib_err **err);
 
+/* Registry cache (--cache): the image cache-repo:<key> holds the step. */
+int ib_cache_remote_get(struct build *b, const char *key, struct ib_cache_entry *ret, struct ib_err **err);
+int ib_cache_remote_put(struct build *b, const char *key, const char *created, const char *created_by,
+                        const struct ib_layer *layer, struct ib_err **err);
+
 /* src/build-base.c */
+int ib_build_registry(struct build *b, struct ib_err **err);
 int ib_build_parse_contexts(struct build *b, struct ib_err **err);
 struct named_ctx *ib_build_named(struct build *b, const char *name);
 int ib_build_resolve_base(struct build *b, const char *name, const char *platform, struct base_image **ret,

@@ -1065,6 +1065,24 @@ static int step_key(struct build *b, struct bstage *s, const struct ib_plan_step
         return r;
 }
 
+/* Which steps go to the registry cache: RUN (--cache-run-layers), COPY/ADD
+ * (--cache-copy-layers), and every metadata step (tiny, and they keep the
+ * history times the same on every machine). */
+static bool remote_cacheable(const struct build *b, const struct ib_plan_step *st)
+{
+        if (!b->o->cache_repo)
+                return false;
+        switch (st->in->kind) {
+        case IB_DF_RUN:
+                return b->o->cache_run_layers;
+        case IB_DF_COPY:
+        case IB_DF_ADD:
+                return b->o->cache_copy_layers;
+        default:
+                return true;
+        }
+}
+
 /* A hit: the step's effect without running it. */
 static int replay_step(struct build *b, struct bstage *s, const struct ib_plan_step *st,
                        const struct ib_cache_entry *ce, struct ib_err **err)
@@ -1112,6 +1130,15 @@ static int run_step(struct build *b, struct bstage *s, const struct ib_plan_step
                 if (r < 0)
                         return step_err(b, st, err);
                 hit = !b->o->no_cache && ib_cache_get(b, key, &ce) == 0;
+                if (!hit && !b->o->no_cache && remote_cacheable(b, st)) {
+                        struct ib_err *e2 = NULL;
+                        hit = ib_cache_remote_get(b, key, &ce, &e2) == 0;
+                        if (e2)
+                                ib_log(IB_LOG_WARN, "cache lookup %.12s failed, ignoring: %s", key, e2->msg);
+                        ib_err_free(&e2);
+                        if (hit && ib_cache_put(b, key, ce.created, ce.has_layer ? &ce.layer : NULL, &e2) < 0)
+                                ib_err_free(&e2);       /* only a local shortcut for next time */
+                }
         }
         if (hit)
                 b->step_created = ce.created;
@@ -1120,10 +1147,17 @@ static int run_step(struct build *b, struct bstage *s, const struct ib_plan_step
         if (r == 0 && cacheable && !hit) {
                 struct ib_err *e2 = NULL;
                 /* a failed cache write costs a rebuild later, never this build */
-                if (ib_cache_put(b, key, b->step_created, s->n_layers > layers_before ?
-                                 &s->layers[s->n_layers - 1].l : NULL, &e2) < 0)
+                const struct ib_layer *nl = s->n_layers > layers_before ? &s->layers[s->n_layers - 1].l : NULL;
+                if (ib_cache_put(b, key, b->step_created, nl, &e2) < 0)
                         ib_log(IB_LOG_WARN, "cache entry %.12s not written, ignoring: %s", key, e2->msg);
                 ib_err_free(&e2);
+                if (remote_cacheable(b, st) && !b->o->no_push_cache) {
+                        _cleanup_free_ char *by = created_by(st);
+                        /* a failed cache push is a warning, never a failed build */
+                        if (ib_cache_remote_put(b, key, b->step_created, by, nl, &e2) < 0)
+                                ib_log(IB_LOG_WARN, "%s", e2->msg);
+                        ib_err_free(&e2);
+                }
         }
         if (r == 0 && cacheable)
                 memcpy(s->key, key, sizeof(key));

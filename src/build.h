@@ -52,6 +52,11 @@ struct ib_build_opts {
         unsigned jobs;                  /* --jobs (stages in parallel; 1 today) */
         const char *root;               /* the store */
         bool no_cache;
+        const char *cache_repo;         /* --cache: the registry cache (NULL: off) */
+        int64_t cache_ttl;              /* seconds; entries older than this are ignored */
+        bool cache_run_layers;          /* --cache-run-layers (default true) */
+        bool cache_copy_layers;         /* --cache-copy-layers (default false, as Kaniko) */
+        bool no_push_cache;             /* --no-push-cache: look up, never push */
         enum ib_network network;        /* --network default for RUN */
         const char *platform;           /* --platform / --custom-platform, or NULL */
         struct ib_registry_opts *registry;      /* may be NULL: defaults */
@@ -69,6 +74,9 @@ void ib_build_result_release(struct ib_build_result *r);
 /* Build.  On a failing RUN returns -ECHILD with *err naming the step and
  * r->run_status holding the RUN's status.  Other errors: -errno with *err. */
 int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *r, struct ib_err **err);
+
+/* "336h", "90m", "1h30m", "45s", "2d" -> seconds; -EINVAL otherwise. */
+int ib_parse_duration(const char *s, int64_t *ret);
 
 /* ------------------------------------------------------------ internals
  * Shared between src/build*.c only. */

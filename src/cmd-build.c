@@ -13,7 +13,8 @@ enum {
         O_TARGET = 0x100, O_BUILD_ARG, O_LABEL, O_BUILD_CONTEXT, O_OCI_LAYOUT, O_TAR_PATH, O_DIGEST_FILE,
         O_METADATA_FILE, O_NAME_DIGEST_FILE, O_NAME_TAG_DIGEST_FILE, O_REPRODUCIBLE, O_SINGLE_SNAPSHOT,
         O_IMAGE_FORMAT, O_JOBS, O_ROOT, O_NO_CACHE, O_NETWORK, O_COMPRESSION, O_COMPRESSION_LEVEL, O_NO_PUSH,
-        O_CONTEXT,
+        O_CONTEXT, O_CACHE, O_CACHE_REPO, O_CACHE_TTL, O_CACHE_RUN_LAYERS, O_CACHE_COPY_LAYERS, O_NO_PUSH_CACHE,
+        O_CACHE_DIR,
 };
 
 static void build_usage(FILE *out)
@@ -48,6 +49,12 @@ static void build_usage(FILE *out)
                 "      --jobs N                       stages built at once (default 1)\n"
                 "      --root DIR                     the store (default: $IMGBUILD_ROOT, else per user)\n"
                 "      --no-cache                     do not use cached layers\n"
+                "      --cache[=true|false]           also keep the layer cache in a registry\n"
+                "      --cache-repo REPO              the registry cache (default: DESTINATION-REPO/cache)\n"
+                "      --cache-ttl DURATION           ignore registry cache entries older than this (336h)\n"
+                "      --cache-run-layers[=BOOL]      cache RUN layers in the registry (default true)\n"
+                "      --cache-copy-layers[=BOOL]     cache COPY/ADD layers in the registry (default false)\n"
+                "      --no-push-cache                look the registry cache up, never push to it\n"
                 "  -q, --quiet                        print only the image digest\n"
                 "  -h, --help                         show this help\n");
         ib_regopts_help(out);
@@ -84,7 +91,8 @@ struct build_cli {
         char *context;
         char *dockerfile;
         char *root;
-        bool no_push, quiet;
+        bool no_push, quiet, cache;
+        char *cache_repo;
         char *epoch_str;
 };
 
@@ -201,6 +209,34 @@ static int handle_opt(struct build_cli *c, int opt, const char *arg)
         case 'q':
                 c->quiet = true;
                 return 0;
+        case O_CACHE:
+        case O_CACHE_RUN_LAYERS:
+        case O_CACHE_COPY_LAYERS: {
+                bool v2 = !arg || !strcmp(arg, "true") || !strcmp(arg, "1");
+                if (arg && !v2 && strcmp(arg, "false") && strcmp(arg, "0"))
+                        return ib_cli_usage_error("build", "expected true or false, not '%s'", arg);
+                if (opt == O_CACHE)
+                        c->cache = v2;
+                else if (opt == O_CACHE_RUN_LAYERS)
+                        c->o.cache_run_layers = v2;
+                else
+                        c->o.cache_copy_layers = v2;
+                return 0;
+        }
+        case O_CACHE_REPO:
+                free(c->cache_repo);
+                c->cache_repo = ib_strdup(arg);
+                return 0;
+        case O_CACHE_TTL:
+                if (ib_parse_duration(arg, &c->o.cache_ttl) < 0)
+                        return ib_cli_usage_error("build", "--cache-ttl: expected a duration like 336h or 90m, not '%s'", arg);
+                return 0;
+        case O_NO_PUSH_CACHE:
+                c->o.no_push_cache = true;
+                return 0;
+        case O_CACHE_DIR:
+                return ib_cli_usage_error("build", "--cache-dir: base images from a warmer directory are not "
+                                          "supported yet; use --build-context NAME=oci-layout://DIR");
         default:
                 return -1;
         }
@@ -262,6 +298,7 @@ static void cli_release(struct build_cli *c)
         ib_strv_free(c->o.build_contexts);
         ib_strv_free(c->o.tags);
         free(c->context);
+        free(c->cache_repo);
         free(c->dockerfile);
         free(c->root);
 }
@@ -298,6 +335,19 @@ static int run_build(struct build_cli *c)
                 snprintf(plat, sizeof(plat), "%s/%s%s%s", c->ro.platform.os, c->ro.platform.arch,
                          c->ro.platform.variant[0] ? "/" : "", c->ro.platform.variant);
                 c->o.platform = plat;
+        }
+        if (c->cache) {
+                if (!c->cache_repo && c->o.tags && c->o.tags[0]) {
+                        /* Kaniko's default: <first destination's repository>/cache */
+                        _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
+                        if (ib_ref_parse(c->o.tags[0], &ref, &err) < 0)
+                                return ib_cli_fail(&err);
+                        _cleanup_free_ char *name = ib_ref_name(ref);
+                        c->cache_repo = ib_strdupf("%s/cache", name);
+                }
+                if (!c->cache_repo)
+                        return ib_cli_usage_error("build", "--cache needs --cache-repo or a destination");
+                c->o.cache_repo = c->cache_repo;
         }
         if (ib_userns_enter(&mode, &err) < 0)
                 return ib_cli_fail(&err);
@@ -360,13 +410,21 @@ int ib_cmd_build(int argc, char **argv)
                 { "jobs", required_argument, NULL, O_JOBS },
                 { "root", required_argument, NULL, O_ROOT },
                 { "no-cache", no_argument, NULL, O_NO_CACHE },
+                { "cache", optional_argument, NULL, O_CACHE },
+                { "cache-repo", required_argument, NULL, O_CACHE_REPO },
+                { "cache-ttl", required_argument, NULL, O_CACHE_TTL },
+                { "cache-run-layers", optional_argument, NULL, O_CACHE_RUN_LAYERS },
+                { "cache-copy-layers", optional_argument, NULL, O_CACHE_COPY_LAYERS },
+                { "no-push-cache", no_argument, NULL, O_NO_PUSH_CACHE },
+                { "cache-dir", required_argument, NULL, O_CACHE_DIR },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         _cleanup_free_ struct option *lo = ib_regopts_merge(verb_opts);
         struct build_cli c = { .o = { .compression = IB_COMPRESSION_GZIP, .compression_level = -1, .jobs = 1,
-                                      .format = IB_FORMAT_OCI } };
+                                      .format = IB_FORMAT_OCI, .cache_ttl = 336 * 3600,
+                                      .cache_run_layers = true } };
         int opt, r;
 
         ib_regopts_init(&c.ro);

@@ -1,0 +1,72 @@
+#!/bin/bash
+# The registry cache (--cache --cache-repo): two CI pods (two empty stores)
+# share one cache repo in a real registry; the second build runs no RUN and
+# gives the same image digest.  Entries are Kaniko-style images tagged with
+# 64-hex keys; --cache-ttl expires them; --no-push-cache never writes.
+. "${IB_SRCDIR:-.}/tests/lib/tap.sh"
+
+have_userns || skip_all "user namespaces unavailable"
+is_root || skip_all "needs root to create the unprivileged test user"
+command -v skopeo >/dev/null || skip_all "skopeo is needed as the judge"
+setup_test_user || skip_all "cannot create the test user"
+start_registry || skip_all "docker-registry did not start"
+BB=$IB_TMP/bb
+make_busybox_layout "$BB" latest >/dev/null 2>&1 || skip_all "cannot make the busybox base"
+skopeo copy --dest-tls-verify=false "oci:$BB:latest" "docker://$REGISTRY/base/busybox:1" >/dev/null 2>&1 ||
+        skip_all "cannot seed the registry"
+
+ctx=$(user_dir); mkdir -p "$ctx/ctx"; echo data >"$ctx/ctx/data"
+cat >"$ctx/ctx/Dockerfile" <<EOF
+FROM $REGISTRY/base/busybox:1 AS build
+RUN head -c 16 /dev/urandom | od -x > /result.txt
+FROM $REGISTRY/base/busybox:1
+COPY --from=build /result.txt /
+COPY data /data
+ENV BUILT=yes
+RUN cat /result.txt > /copy.txt
+EOF
+chown -R "$IB_TEST_USER" "$ctx/ctx"
+
+pod() { # mode store-dir args...  (a fresh "CI pod": its own store)
+        local mode=$1 dir=$2; shift 2
+        mkdir -p "$dir"; chown "$IB_TEST_USER" "$dir"; chmod 755 "$dir"
+        if [ "$mode" = root ]; then
+                ( cd "$ctx" && "$IMGBUILD" build --root "$dir/store" "$@" ctx ) >"$dir/log" 2>&1
+        else
+                as_user "$IB_TEST_USER" sh -c 'cd "$1" && shift && exec "$@"' sh "$ctx" \
+                        "$IMGBUILD_USER_BIN" build --root "$dir/store" "$@" ctx >"$dir/log" 2>&1
+        fi
+}
+
+for mode in root user; do
+        repo=$REGISTRY/app-$mode
+        ok "$mode: pod 1 builds and pushes with --cache" \
+                pod $mode "$IB_TMP/$mode-pod1" --cache=true --cache-copy-layers -d "$repo:1" --digest-file "$IB_TMP/$mode-pod1/digest"
+        like "$(cat "$IB_TMP/$mode-pod1/log")" '2 RUNs' "$mode: pod 1 ran both RUNs"
+        tags=$(skopeo list-tags --tls-verify=false "docker://$repo/cache" 2>/dev/null | jq -r '.Tags[]')
+        like "$tags" '^[0-9a-f]{64}$' "$mode: the default cache repo DEST/cache holds 64-hex key tags (Kaniko's layout)"
+        t=$(echo "$tags" | head -n 1)
+        ok "$mode: a cache entry is an image skopeo can inspect" skopeo inspect --tls-verify=false "docker://$repo/cache:$t"
+
+        ok "$mode: pod 2 (an empty store) builds from the registry cache" \
+                pod $mode "$IB_TMP/$mode-pod2" --cache --cache-copy-layers -d "$repo:2" --digest-file "$IB_TMP/$mode-pod2/digest"
+        like "$(cat "$IB_TMP/$mode-pod2/log")" '0 RUNs' "$mode: pod 2 executed no RUN"
+        is "$(grep -c "^CACHED" "$IB_TMP/$mode-pod2/log")" 5 "$mode: every step of pod 2 is CACHED"
+        is "$(cat "$IB_TMP/$mode-pod2/digest")" "$(cat "$IB_TMP/$mode-pod1/digest")" "$mode: pod 2's image digest equals pod 1's"
+
+        sleep 2
+        pod $mode "$IB_TMP/$mode-pod3" --cache --cache-copy-layers --cache-ttl 1s --no-push-cache -d "$repo:3" --no-push
+        like "$(cat "$IB_TMP/$mode-pod3/log")" '2 RUNs' "$mode: expired entries are ignored (both RUNs ran again)"
+done
+
+# --no-push-cache: a build that only reads the cache leaves the cache repo as it was
+before=$(skopeo list-tags --tls-verify=false "docker://$REGISTRY/ro/cache" 2>/dev/null | jq -r '.Tags|length')
+pod root "$IB_TMP/ro" --cache --cache-repo "$REGISTRY/ro/cache" --no-push-cache --no-push -d "$REGISTRY/ro:1"
+after=$(skopeo list-tags --tls-verify=false "docker://$REGISTRY/ro/cache" 2>/dev/null | jq -r '.Tags|length')
+is "${after:-0}" "${before:-0}" "--no-push-cache writes nothing to the cache repo"
+
+# the cache repo being down never fails a build
+pod root "$IB_TMP/down" --cache --cache-repo 127.0.0.1:1/nothing/cache --no-push -d "$REGISTRY/x:1"
+is "$?" 0 "an unreachable cache repo is a warning, not a failure"
+like "$(cat "$IB_TMP/down/log")" 'warning' "and it says so"
+done_testing
