@@ -13,8 +13,12 @@
  *   [...]    a class: ranges `a-z`, `\x` escapes, negated by a leading `^`
  *            (a leading `!` is an ordinary member, as in Go, not negation);
  *            a negated class does match `/`, as in Docker
- *   **       any number of directories: `**` + `/` matches zero or more whole
- *            directories, a trailing `**` anything; `**x` is "ends in x"
+ *   **       any number of directories: "**" followed by "/" (or by more
+ *            text) matches zero or more leading directories, so a, "**", b
+ *            joined by slashes matches a/b and a/x/y/b; a trailing "**"
+ *            matches anything below (abc, "/", "**": not abc itself); a pattern
+ *            that is "**" plus plain text matches every path ending with that
+ *            text ("**" + "/foo": foo and x/foo; "**" + "foo": also xfoo)
  *   \x       the character x literally
  * A pattern matches a path when it matches the whole path or one of its
  * parent directories (so `docs` excludes `docs/a/b`).  Patterns are applied
