@@ -1300,6 +1300,40 @@ static void make_trigger(struct ib_df_instr *in)
         in->trigger = ib_buf_detach(&b);
 }
 
+static int cmp_stage_name(const void *a, const void *b)
+{
+        const struct ib_df_stage *x = *(const struct ib_df_stage *const *) a, *y = *(const struct ib_df_stage *const *) b;
+        int c = strcmp(x->name, y->name);
+        return c ? c : (x->index < y->index ? -1 : x->index > y->index);
+}
+
+/* A stage name used twice is refused (BuildKit only warns, and then resolves
+ * names inconsistently); sorting keeps this O(n log n) for huge files.  The
+ * error names the first repeat in file order. */
+static int check_stage_names(struct parser *p, struct ib_dockerfile *df, struct ib_err **err)
+{
+        _cleanup_free_ struct ib_df_stage **v = ib_calloc(df->n_stages + 1, sizeof(*v));
+        size_t n = 0;
+        const struct ib_df_stage *dup = NULL, *first = NULL;
+
+        for (size_t i = 0; i < df->n_stages; i++)
+                if (df->stages[i].name)
+                        v[n++] = &df->stages[i];
+        qsort(v, n, sizeof(*v), cmp_stage_name);
+        for (size_t i = 1; i < n; i++)
+                if (strcmp(v[i - 1]->name, v[i]->name) == 0 && (!dup || v[i]->index < dup->index)) {
+                        size_t j = i - 1;
+                        while (j > 0 && strcmp(v[j - 1]->name, v[i]->name) == 0)
+                                j--;
+                        dup = v[i];
+                        first = v[j];
+                }
+        if (dup)
+                return perr(p, dup->from->line, dup->from->col, err, "duplicate stage name \"%s\" (first defined on line %u)",
+                            dup->name, first->from->line);
+        return 0;
+}
+
 /* Group instructions into stages (second pass: the instruction array no longer moves). */
 static int group_stages(struct parser *p, struct ib_dockerfile *df, struct ib_err **err)
 {
@@ -1309,8 +1343,10 @@ static int group_stages(struct parser *p, struct ib_dockerfile *df, struct ib_er
         for (size_t i = 0; i < df->n_instrs; i++) {
                 struct ib_df_instr *in = &df->instrs[i];
                 if (in->kind == IB_DF_FROM) {
+                        size_t before = alloc_st;
                         ib_grow(&df->stages, &alloc_st, df->n_stages + 1, sizeof(*df->stages));
-                        alloc_in = ib_reallocarray(alloc_in, alloc_st, sizeof(size_t));
+                        if (alloc_st != before || !alloc_in)
+                                alloc_in = ib_reallocarray(alloc_in, alloc_st, sizeof(size_t));
                         struct ib_df_stage *st = &df->stages[df->n_stages];
                         *st = (struct ib_df_stage) { .index = df->n_stages, .from = in };
                         alloc_in[df->n_stages] = 0;
@@ -1318,14 +1354,6 @@ static int group_stages(struct parser *p, struct ib_dockerfile *df, struct ib_er
                                 st->name = ib_strdup(in->args[2]);
                                 for (char *c = st->name; *c; c++)
                                         *c = (char) tolower((unsigned char) *c);
-                                for (size_t j = 0; j < df->n_stages; j++)
-                                        if (df->stages[j].name && strcmp(df->stages[j].name, st->name) == 0) {
-                                                df->n_stages++;
-                                                free(alloc_in);
-                                                return perr(p, in->line, in->col, err,
-                                                            "duplicate stage name \"%s\" (first defined on line %u)",
-                                                            st->name, df->stages[j].from->line);
-                                        }
                         }
                         df->n_stages++;
                         continue;
@@ -1341,6 +1369,8 @@ static int group_stages(struct parser *p, struct ib_dockerfile *df, struct ib_er
                 st->instrs[st->n_instrs++] = in;
         }
         free(alloc_in);
+        if (check_stage_names(p, df, err) < 0)
+                return -EINVAL;
         if (df->n_stages == 0) {
                 unsigned line = df->n_instrs ? df->instrs[0].line : 1;
                 return perr(p, line, 1, err, "dockerfile contains no stages to build (no FROM instruction)");

@@ -211,8 +211,10 @@ struct ib_plan_stage {
         char *platform;         /* --platform after expansion, or NULL */
         struct ib_plan_step *steps;
         size_t n_steps;
-        struct ib_plan_var *vars;       /* assignment log; a RUN sees the fold of
-                                         * vars[0..env_mark) over the base env */
+        struct ib_plan_var *vars;       /* this stage's assignments in order; a RUN
+                                         * sees the fold of vars[0..env_mark) over
+                                         * the base: the base image's Env, or for
+                                         * FROM <stage> that stage's variables */
         size_t n_vars;
         char **shell;           /* the SHELL in effect at the end (NULL: default) */
 };

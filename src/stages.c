@@ -85,17 +85,46 @@ static void map_free(struct map *m)
         *m = (struct map) { 0 };
 }
 
-static void map_copy(struct map *dst, const struct map *src)
+/* A stage's variables: its own map in front of the frozen map of the stage
+ * it was built FROM.  A base stage with one child hands its map over (a chain
+ * of stages costs nothing); with several children they link to it, and a
+ * link chain deeper than SCOPE_MAX_DEPTH is flattened, so lookups stay cheap
+ * and memory stays linear. */
+#define SCOPE_MAX_DEPTH 32
+struct scope {
+        struct map own;
+        const struct scope *parent;
+        unsigned depth;
+};
+
+static bool scope_get(const struct scope *s, const char *k, const char **ret)
 {
-        for (size_t i = 0; i < src->cap; i++)
-                if (src->keys[i])
-                        map_set(dst, src->keys[i], src->vals[i]);
+        for (; s; s = s->parent)
+                if (map_get(&s->own, k, ret))
+                        return true;
+        return false;
 }
 
-static const char *map_lookup(const char *name, void *userdata)
+static const char *scope_lookup(const char *name, void *userdata)
 {
         const char *v = NULL;
-        return map_get(userdata, name, &v) ? v : NULL;
+        return scope_get(userdata, name, &v) ? v : NULL;
+}
+
+/* Copy everything visible through @src into @dst->own (nearer scopes win). */
+static void scope_flatten(struct scope *dst, const struct scope *src)
+{
+        size_t n = 0;
+        for (const struct scope *x = src; x; x = x->parent)
+                n++;
+        _cleanup_free_ const struct scope **chain = ib_calloc(n, sizeof(*chain));
+        n = 0;
+        for (const struct scope *x = src; x; x = x->parent)
+                chain[n++] = x;
+        while (n--)
+                for (size_t i = 0; i < chain[n]->own.cap; i++)
+                        if (chain[n]->own.keys[i])
+                                map_set(&dst->own, chain[n]->own.keys[i], chain[n]->own.vals[i]);
 }
 
 /* ----------------------------------------------------------- small helpers */
@@ -145,9 +174,9 @@ static int at_expand(const struct ib_dockerfile *df, const struct ib_df_instr *i
 }
 
 static int expand(const struct ib_dockerfile *df, const struct ib_df_instr *in, const char *word,
-                  struct map *env, char **ret, struct ib_err **err)
+                  struct scope *env, char **ret, struct ib_err **err)
 {
-        if (ib_shell_expand_word(word, df->escape, map_lookup, env, ret, err) < 0)
+        if (ib_shell_expand_word(word, df->escape, scope_lookup, env, ret, err) < 0)
                 return at_expand(df, in, word, err);
         return 0;
 }
@@ -433,7 +462,9 @@ static char **ports_from_ranges(struct port_range *r, size_t n)
 /* ------------------------------------------------------------ the planner */
 
 struct stage_state {
-        struct map env;                 /* the LLB state env: base ENV, ENV, ARG values */
+        struct scope env;               /* the LLB state env: base ENV, ENV, ARG values */
+        unsigned children;              /* needed stages built FROM this one */
+        size_t n_onbuild;               /* ONBUILD instructions of this stage */
         struct ib_plan_var *log;
         size_t n_log, alloc_log;
         char **shell;                   /* NULL: default */
@@ -452,7 +483,7 @@ struct stage_state {
 struct planner {
         const struct ib_dockerfile *df;
         const struct ib_plan_opts *o;
-        struct map global;              /* platform ARGs + meta ARGs */
+        struct scope global;            /* platform ARGs + meta ARGs */
         struct map build_args;          /* --build-arg */
         struct map consumed;            /* build-arg names some ARG declared */
         struct map stage_names;         /* lowercased name -> index (as a decimal string) */
@@ -520,7 +551,7 @@ static int collect_deps(struct planner *p, size_t i, struct ib_err **err)
                 add_dep(s, s->base_stage, st->from);
         /* the parent stage's ONBUILD triggers run in this stage */
         const struct ib_df_stage *bst = s->base_stage >= 0 ? &p->df->stages[s->base_stage] : NULL;
-        size_t n_trig = bst ? bst->n_instrs : 0;
+        size_t n_trig = bst && p->ss[s->base_stage].n_onbuild ? bst->n_instrs : 0;
         for (size_t k = 0; k < n_trig + st->n_instrs; k++) {
                 const struct ib_df_instr *in = k < n_trig ? bst->instrs[k] : st->instrs[k - n_trig];
                 if (k < n_trig) {
@@ -630,13 +661,13 @@ static int build_global_args(struct planner *p, struct ib_err **err)
                 _cleanup_free_ char *k = eq ? ib_strndup(*a, (size_t) (eq - *a)) : ib_strdup(*a);
                 map_set(&p->build_args, k, eq ? eq + 1 : "");
         }
-        set_platform_args(&p->global, "BUILD", bp);
-        set_platform_args(&p->global, "TARGET", tp);
+        set_platform_args(&p->global.own, "BUILD", bp);
+        set_platform_args(&p->global.own, "TARGET", tp);
         /* --build-arg overrides an automatic platform ARG */
         for (const char *const *k = platform_arg_names; *k; k++) {
                 const char *v;
                 if (map_get(&p->build_args, *k, &v))
-                        map_set(&p->global, *k, v);
+                        map_set(&p->global.own, *k, v);
         }
         for (size_t i = 0; i < p->df->n_meta_args; i++) {
                 const struct ib_df_instr *in = p->df->meta_args[i];
@@ -644,12 +675,12 @@ static int build_global_args(struct planner *p, struct ib_err **err)
                         const char *key = in->kv[k].key, *bv;
                         map_set(&p->consumed, key, "");
                         if (map_get(&p->build_args, key, &bv)) {
-                                map_set(&p->global, key, bv);
+                                map_set(&p->global.own, key, bv);
                         } else if (in->kv[k].value) {
                                 _cleanup_free_ char *v = NULL;
                                 if (expand(p->df, in, in->kv[k].value, &p->global, &v, err) < 0)
                                         return -EINVAL;
-                                map_set(&p->global, key, v);
+                                map_set(&p->global.own, key, v);
                         }
                 }
         }
@@ -662,7 +693,7 @@ static void var_log(struct stage_state *s, const char *k, const char *v, bool is
 {
         ib_grow(&s->log, &s->alloc_log, s->n_log + 1, sizeof(*s->log));
         s->log[s->n_log++] = (struct ib_plan_var) { .key = ib_strdup(k), .value = ib_strdup(v), .is_arg = is_arg };
-        map_set(&s->env, k, v);
+        map_set(&s->env.own, k, v);
 }
 
 static void copy_flags(struct ib_plan_step *st, const struct ib_df_instr *in)
@@ -678,7 +709,7 @@ static void copy_flags(struct ib_plan_step *st, const struct ib_df_instr *in)
 }
 
 static int expand_flag(const struct planner *p, const struct ib_df_instr *in, struct ib_plan_step *st,
-                       const char *name, struct map *env, struct ib_err **err)
+                       const char *name, struct scope *env, struct ib_err **err)
 {
         for (size_t i = 0; i < st->n_flags; i++) {
                 if (strcmp(st->flags[i].name, name) != 0)
@@ -694,7 +725,7 @@ static int expand_flag(const struct planner *p, const struct ib_df_instr *in, st
 
 /* --mount=type=...,k=v: each field's value expanded; keys checked. */
 static int expand_mounts(const struct planner *p, const struct ib_df_instr *in, struct ib_plan_step *st,
-                         struct map *env, struct ib_err **err)
+                         struct scope *env, struct ib_err **err)
 {
         static const char *const keys[] = {
                 "type", "target", "dst", "destination", "source", "src", "from", "readonly", "ro", "rw",
@@ -854,7 +885,7 @@ static int plan_copy(struct planner *p, struct stage_state *s, const struct ib_d
                         _cleanup_free_ char *body = h->chomp ? ib_df_heredoc_chomp(h->body) : ib_strdup(h->body);
                         char *v = NULL;
                         if (h->expand) {
-                                if (ib_shell_expand_word_ex(body, '\\', IB_SHELL_SKIP_QUOTES, map_lookup, &s->env,
+                                if (ib_shell_expand_word_ex(body, '\\', IB_SHELL_SKIP_QUOTES, scope_lookup, &s->env,
                                                             &v, err) < 0) {
                                         r = at_expand(p->df, in, "heredoc", err);
                                         goto out;
@@ -959,7 +990,7 @@ static int plan_arg(struct planner *p, struct stage_state *s, const struct ib_df
                 } else if (in->kv[k].value) {
                         if (expand(p->df, in, in->kv[k].value, &s->env, &value, err) < 0)
                                 return -EINVAL;
-                } else if (map_get(&p->global, key, &v) && v) {
+                } else if (map_get(&p->global.own, key, &v) && v) {
                         value = ib_strdup(v);
                 }
                 if (value)
@@ -997,7 +1028,7 @@ static int plan_expose(struct planner *p, struct stage_state *s, const struct ib
 
         for (char **a = in->args; *a && r == 0; a++) {
                 char **words = NULL;
-                if (ib_shell_expand_words(*a, p->df->escape, map_lookup, &s->env, &words, err) < 0) {
+                if (ib_shell_expand_words(*a, p->df->escape, scope_lookup, &s->env, &words, err) < 0) {
                         r = at_expand(p->df, in, *a, err);
                         break;
                 }
@@ -1043,6 +1074,10 @@ static int plan_step(struct planner *p, struct stage_state *s, const struct ib_d
                                 _cleanup_free_ char *from = mount_field(st->flags[i].value, "from");
                                 if (from)
                                         st->from_stage = stage_by_name(p, from);
+                                if (from && st->from_stage >= 0 && (size_t) st->from_stage >= s->ps->index)
+                                        return at(p->df, in, err,
+                                                  "cannot mount from stage \"%s\", it needs to be defined before the current stage",
+                                                  from);
                         }
                 }
                 st->words = run_argv(s, in);
@@ -1181,13 +1216,15 @@ static int plan_stage(struct planner *p, size_t idx, struct ib_plan_stage *ps, s
         if (s->base_stage >= 0) {
                 /* FROM <stage>: its variables, args and shell carry over, and its
                  * ONBUILD triggers run first (BuildKit). */
-                const struct stage_state *b = &p->ss[s->base_stage];
-                map_copy(&s->env, &b->env);
-                for (size_t k = 0; k < b->n_log; k++) {
-                        ib_grow(&s->log, &s->alloc_log, s->n_log + 1, sizeof(*s->log));
-                        s->log[s->n_log++] = (struct ib_plan_var) {
-                                .key = ib_strdup(b->log[k].key), .value = ib_strdup(b->log[k].value),
-                                .is_arg = b->log[k].is_arg };
+                struct stage_state *b = &p->ss[s->base_stage];
+                if (b->children == 1) {
+                        s->env = b->env;
+                        b->env = (struct scope) { 0 };
+                } else if (b->env.depth >= SCOPE_MAX_DEPTH) {
+                        scope_flatten(&s->env, &b->env);
+                } else {
+                        s->env.parent = &b->env;
+                        s->env.depth = b->env.depth + 1;
                 }
                 s->shell = b->shell ? ib_strv_dup(b->shell) : NULL;
                 if (!ps->platform && b->platform)
@@ -1197,13 +1234,13 @@ static int plan_stage(struct planner *p, size_t idx, struct ib_plan_stage *ps, s
                 for (char **e = benv; e && *e; e++) {
                         const char *eq = strchr(*e, '=');
                         _cleanup_free_ char *k = eq ? ib_strndup(*e, (size_t) (eq - *e)) : ib_strdup(*e);
-                        map_set(&s->env, k, eq ? eq + 1 : "");
+                        map_set(&s->env.own, k, eq ? eq + 1 : "");
                 }
                 ib_strv_free(benv);
-                if (!map_get(&s->env, "PATH", NULL))
-                        map_set(&s->env, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+                if (!map_get(&s->env.own, "PATH", NULL))
+                        map_set(&s->env.own, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         }
-        if (s->base_stage >= 0) {
+        if (s->base_stage >= 0 && p->ss[s->base_stage].n_onbuild) {
                 const struct ib_df_stage *bst = &p->df->stages[s->base_stage];
                 for (size_t k = 0; k < bst->n_instrs; k++) {
                         const struct ib_df_instr *in = bst->instrs[k];
@@ -1243,13 +1280,13 @@ static char **map_to_strv(const struct map *m, bool only_proxy)
 
 static void planner_release(struct planner *p)
 {
-        map_free(&p->global);
+        map_free(&p->global.own);
         map_free(&p->build_args);
         map_free(&p->consumed);
         map_free(&p->stage_names);
         for (size_t i = 0; p->ss && i < p->df->n_stages; i++) {
                 struct stage_state *s = &p->ss[i];
-                map_free(&s->env);
+                map_free(&s->env.own);
                 for (size_t k = 0; k < s->n_log; k++) {
                         free(s->log[k].key);
                         free(s->log[k].value);
@@ -1274,6 +1311,8 @@ static int resolve_stages(struct planner *p, struct ib_err **err)
                 struct stage_state *s = &p->ss[i];
                 const char *v;
                 s->base_stage = -1;
+                for (size_t k = 0; k < st->n_instrs; k++)
+                        s->n_onbuild += st->instrs[k]->kind == IB_DF_ONBUILD;
                 if (expand(df, st->from, st->from->args[0], &p->global, &s->base, err) < 0)
                         return -EINVAL;
                 if (!*s->base)
@@ -1317,6 +1356,9 @@ int ib_plan_new(const struct ib_dockerfile *df, const struct ib_plan_opts *opts,
                 target = df->n_stages - 1;
         }
         mark_reachable(&p, target);
+        for (size_t i = 0; i < df->n_stages; i++)
+                if (p.ss[i].reachable && p.ss[i].base_stage >= 0)
+                        p.ss[p.ss[i].base_stage].children++;
 
         struct ib_plan *plan = ib_calloc(1, sizeof(*plan));
         plan->df = df;
@@ -1333,7 +1375,7 @@ int ib_plan_new(const struct ib_dockerfile *df, const struct ib_plan_opts *opts,
                         return -EINVAL;
                 }
         }
-        plan->global_args = map_to_strv(&p.global, false);
+        plan->global_args = map_to_strv(&p.global.own, false);
         plan->proxy_env = map_to_strv(&p.build_args, true);
         struct vec unused = { 0 };
         for (size_t i = 0; i < p.build_args.cap; i++) {

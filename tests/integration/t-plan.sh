@@ -96,9 +96,18 @@ with open("many.Dockerfile", "w") as f:
     f.write("FROM alpine\n")
     for s in range(0, 1000, 10):
         f.write("COPY --from=s%d /x /x%d\n" % (s, s))
+with open("chain.Dockerfile", "w") as f:
+    f.write("FROM alpine AS s0\n")
+    for i in range(1, 30000):
+        f.write("FROM s%d AS s%d\nENV V%d=$V%d-x\n" % (i - 1, i, i, i - 1))
+    f.write("FROM s29999\n")
+    for i in range(20000):
+        f.write("FROM s0 AS leaf%d\n" % i)
 PY
 ok "a 10 MB line, 200,000 ENV pairs, 1,000,000 COPY sources, 20,000 port ranges plan within limits" \
         bash -c "ulimit -v 4000000; ulimit -t 60; '$IMGBUILD' plan --format json -f huge-line.Dockerfile >/dev/null"
 ok "100,000 instructions in 1,001 stages plan within limits" \
         bash -c "ulimit -v 4000000; ulimit -t 60; '$IMGBUILD' plan --format json -f many.Dockerfile >/dev/null"
+ok "a chain of 30,000 stages and 20,000 stages from one base plan within limits" \
+        bash -c "ulimit -v 4000000; ulimit -t 60; '$IMGBUILD' plan --format json -f chain.Dockerfile >/dev/null"
 done_testing

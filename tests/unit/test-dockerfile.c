@@ -275,6 +275,40 @@ static void test_plan(void)
         ib_dockerfile_free(df);
 }
 
+/* Stages with several children link to their base's variables; deep link
+ * chains are flattened.  Values must be the same either way. */
+static void test_plan_scopes(void)
+{
+        struct ib_buf b = IB_BUF_INIT;
+        const int depth = 80;
+
+        ib_buf_adds(&b, "FROM alpine AS s0\nENV V0=x\n");
+        for (int i = 1; i <= depth; i++) {
+                ib_buf_addf(&b, "FROM s%d AS s%d\nENV V%d=${V%d}x\n", i - 1, i, i, i - 1);
+                ib_buf_addf(&b, "FROM s%d AS t%d\nENV SIB=t%d\n", i - 1, i, i);
+        }
+        ib_buf_addf(&b, "FROM s%d\nLABEL v=$V%d sib=$SIB\n", depth, depth);
+        for (int i = 1; i <= depth; i++)
+                ib_buf_addf(&b, "COPY --from=t%d /x /x\n", i);
+        struct ib_dockerfile *df = parse(b.buf);
+        ib_buf_release(&b);
+        struct ib_plan *p = NULL;
+        struct ib_err *err = NULL;
+        IB_OK(df && ib_plan_new(df, NULL, &p, &err) == 0, "plan %d levels of stages with two children each", depth);
+        if (p) {
+                const struct ib_plan_stage *last = &p->stages[p->n_stages - 1];
+                const struct ib_plan_step *label = &last->steps[0];
+                _cleanup_free_ char *want = ib_calloc(1, (size_t) depth + 2);
+                memset(want, 'x', (size_t) depth + 1);
+                IB_OK(p->n_stages == (size_t) (2 * depth + 2), "every stage is needed");
+                IB_STREQ(label->kv[0].value, want, "a variable built over %d linked/flattened scopes", depth);
+                IB_STREQ(label->kv[1].value, "", "a sibling stage's ENV is not visible");
+                ib_plan_free(p);
+        }
+        ib_err_free(&err);
+        ib_dockerfile_free(df);
+}
+
 int main(void)
 {
         test_continuations();
@@ -283,5 +317,6 @@ int main(void)
         test_json();
         test_instructions();
         test_plan();
+        test_plan_scopes();
         return ib_t_done();
 }
