@@ -181,36 +181,42 @@ static int skel_add(const char *skel, const char *target, bool dir, struct ib_er
         return 0;
 }
 
-int ib_rootfs_make_skeleton(const struct ib_rootfs_plan *p, struct ib_err **err)
+int ib_rootfs_make_skeleton(const char *skel, struct ib_err **err)
 {
         static const char *const dirs[] = { "proc", "dev", "sys", "etc" };
         static const char *const files[] = { "etc/hosts", "etc/resolv.conf", "etc/hostname" };
-        const struct ib_run_spec *s = p->spec;
         int r;
 
         for (size_t i = 0; i < IB_ELEMENTSOF(dirs); i++)
-                if ((r = skel_add(p->skel, dirs[i], true, err)) < 0)
+                if ((r = skel_add(skel, dirs[i], true, err)) < 0)
                         return r;
         for (size_t i = 0; i < IB_ELEMENTSOF(files); i++)
-                if ((r = skel_add(p->skel, files[i], false, err)) < 0)
+                if ((r = skel_add(skel, files[i], false, err)) < 0)
                         return r;
+        return 0;
+}
+
+int ib_rootfs_make_mounts_skeleton(const struct ib_run_spec *s, const char *dir, struct ib_err **err)
+{
+        int r;
+
         for (size_t i = 0; i < s->n_mounts; i++) {
                 const struct ib_mount *m = &s->mounts[i];
                 struct stat st;
-                bool dir = true;
+                bool isdir = true;
 
                 if (!m->target || m->target[0] != '/' || strstr(m->target, ".."))
                         return ib_err_set(err, EINVAL, "mount target `%s`: not an absolute path without `..`",
                                           m->target ? m->target : "");
-                if (strcmp(m->type, "bind") == 0) {
+                if (!m->type || strcmp(m->type, "bind") == 0) {
                         if (!m->source || stat(m->source, &st) < 0)
                                 return ib_err_set(err, m->source ? errno : EINVAL, "mount source `%s`",
                                                   m->source ? m->source : "");
-                        dir = S_ISDIR(st.st_mode);
+                        isdir = S_ISDIR(st.st_mode);
                 } else if (strcmp(m->type, "tmpfs") != 0) {
                         return ib_err_set(err, EINVAL, "mount `%s`: unknown type `%s`", m->target, m->type);
                 }
-                if ((r = skel_add(p->skel, m->target + 1, dir, err)) < 0)
+                if ((r = skel_add(dir, m->target + 1, isdir, err)) < 0)
                         return r;
         }
         return 0;
@@ -225,10 +231,18 @@ static bool force_legacy(void)
         return v && *v && strcmp(v, "0") != 0;
 }
 
+/* Lower layer @i: the image's layers, then the mounts skeleton (if any), then the skeleton. */
+static const char *layer_path(const struct ib_rootfs_plan *p, size_t i)
+{
+        if (i < p->spec->n_lowers)
+                return p->spec->lowers[i];
+        return i == p->spec->n_lowers ? p->mounts_skel : p->skel;
+}
+
 /* Returns the detached overlay mount, -EOPNOTSUPP when lowerdir+ is unknown. */
 static int overlay_fsconfig(const struct ib_rootfs_plan *p, struct ib_err **err)
 {
-        static const char *const opts[] = { "redirect_dir=nofollow", "index=off", "metacopy=off", "uuid=off" };
+        static const char *const opts[] = { "redirect_dir=nofollow", "index=off", "metacopy=off", "uuid=off", "volatile" };
         const struct ib_run_spec *s = p->spec;
         _cleanup_close_ int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
         int mfd;
@@ -241,17 +255,22 @@ static int overlay_fsconfig(const struct ib_rootfs_plan *p, struct ib_err **err)
         for (size_t i = 0; i < IB_ELEMENTSOF(opts); i++) {
                 _cleanup_free_ char *key = ib_strdup(opts[i]);
                 char *val = strchr(key, '=');
-                *val++ = 0;
-                if (fsconfig(fsfd, FSCONFIG_SET_STRING, key, val, 0) < 0)
+                if (val)
+                        *val++ = 0;
+                if ((val ? fsconfig(fsfd, FSCONFIG_SET_STRING, key, val, 0)
+                         : fsconfig(fsfd, FSCONFIG_SET_FLAG, key, NULL, 0)) < 0)
                         return fs_fail(fsfd, errno, err, "overlay: option `%s`", opts[i]);
         }
-        for (size_t i = 0; i <= s->n_lowers; i++) {
-                const char *l = i < s->n_lowers ? s->lowers[i] : p->skel;
+        for (size_t i = 0, n = 0; i < s->n_lowers + 2; i++) {
+                const char *l = layer_path(p, i);
+                if (!l)
+                        continue;
                 if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", l, 0) < 0) {
-                        if (i == 0 && errno == EINVAL)
+                        if (n == 0 && errno == EINVAL)
                                 return -EOPNOTSUPP;     /* kernel < 6.8 */
                         return fs_fail(fsfd, errno, err, "overlay: lower layer `%s`", l);
                 }
+                n++;
         }
         if (fsconfig(fsfd, FSCONFIG_SET_STRING, "upperdir", s->upper, 0) < 0)
                 return fs_fail(fsfd, errno, err, "overlay: upper dir `%s`", s->upper);
@@ -281,17 +300,20 @@ static int overlay_legacy(const struct ib_rootfs_plan *p, struct ib_err **err)
         if (dfd < 0)
                 return ib_err_set(err, errno, "open `%s`", p->legacy_dir);
         ib_buf_adds(&opts, "lowerdir=");
-        for (size_t i = 0; i <= s->n_lowers; i++) {
-                char name[16];
+        for (size_t i = 0, n = 0; i < s->n_lowers + 2; i++) {
+                const char *l = layer_path(p, i);
+                char name[24];
+                if (!l)
+                        continue;
                 snprintf(name, sizeof(name), "%zu", i);
-                if (symlinkat(i < s->n_lowers ? s->lowers[i] : p->skel, dfd, name) < 0 && errno != EEXIST)
+                if (symlinkat(l, dfd, name) < 0 && errno != EEXIST)
                         return ib_err_set(err, errno, "symlink for lower layer %zu", i);
-                ib_buf_addf(&opts, "%s%s", i ? ":" : "", name);
+                ib_buf_addf(&opts, "%s%s", n++ ? ":" : "", name);
         }
         if (symlinkat(s->upper, dfd, "u") < 0 || symlinkat(s->work, dfd, "w") < 0)
                 if (errno != EEXIST)
                         return ib_err_set(err, errno, "symlink for the upper/work dir");
-        ib_buf_adds(&opts, ",upperdir=u,workdir=w,userxattr,redirect_dir=nofollow,index=off,metacopy=off,uuid=off");
+        ib_buf_adds(&opts, ",upperdir=u,workdir=w,userxattr,redirect_dir=nofollow,index=off,metacopy=off,uuid=off,volatile");
         if (opts.len >= 4096)
                 return ib_err_set(err, E2BIG, "overlay: %zu layers do not fit in one mount option page",
                                   s->n_lowers);
@@ -513,12 +535,16 @@ int ib_rootfs_setup(const struct ib_rootfs_plan *p, struct ib_err **err)
         rootfd = open(p->merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (rootfd < 0)
                 return ib_err_set(err, errno, "open `%s`", p->merged);
+        ib_sandbox_phase("overlay mounted");
         if ((r = setup_dev(rootfd, err)) < 0)
                 return ib_err_wrap(err, "/dev");
+        ib_sandbox_phase("/dev mounted");
         if ((r = setup_proc(rootfd, err)) < 0)
                 return ib_err_wrap(err, "/proc");
+        ib_sandbox_phase("/proc mounted");
         if ((r = setup_sys(rootfd, s->network == IB_NET_NONE, err)) < 0)
                 return ib_err_wrap(err, "/sys");
+        ib_sandbox_phase("/sys mounted");
         if ((r = setup_etc_file(rootfd, p->hosts, "etc/hosts", err)) < 0 ||
             (r = setup_etc_file(rootfd, p->resolv, "etc/resolv.conf", err)) < 0 ||
             (r = setup_etc_file(rootfd, p->hostname_file, "etc/hostname", err)) < 0)
@@ -526,5 +552,6 @@ int ib_rootfs_setup(const struct ib_rootfs_plan *p, struct ib_err **err)
         for (size_t i = 0; i < s->n_mounts; i++)
                 if ((r = setup_extra(rootfd, &s->mounts[i], err)) < 0)
                         return ib_err_wrap(err, "RUN --mount target `%s`", s->mounts[i].target);
+        ib_sandbox_phase("etc files, extra mounts");
         return pivot(rootfd, err);
 }

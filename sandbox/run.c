@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -26,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <linux/close_range.h>
 #include <linux/seccomp.h>
 
@@ -39,7 +41,18 @@ struct run_ctx {
         struct ib_run_user user;        /* resolved in init */
         struct ib_idmap gids;           /* to drop unmapped supplementary groups */
         const char *cwd;
+        char *hosts, *hostname, *mounts_skel, *legacy;  /* owned paths */
 };
+
+void ib_sandbox_phase(const char *what)
+{
+        struct timespec t;
+
+        if (ib_log_level_max < IB_LOG_TRACE)
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        ib_trace("sandbox: %.3f ms %s", (double) (t.tv_sec % 1000) * 1e3 + (double) t.tv_nsec / 1e6, what);
+}
 
 /* ------------------------------------------------------------ error pipe */
 
@@ -121,6 +134,8 @@ static int set_user(const struct run_ctx *c, struct ib_err **err)
         for (size_t i = 0; i < u->n_groups; i++)
                 if (ib_idmap_has(&c->gids, u->groups[i]))
                         groups[n++] = u->groups[i];
+        if (n == 0)
+                groups[n++] = u->gid;   /* an explicit group is the only one */
         if (setgroups(n, groups) < 0 && errno != EPERM)        /* EPERM: single-id mode denies it */
                 return ib_err_set(err, errno, "USER: set the supplementary groups");
         if (setresgid(u->gid, u->gid, u->gid) < 0)
@@ -172,6 +187,7 @@ static void __attribute__((noreturn)) run_command(struct run_ctx *c)
                 ib_err_set(&err, errno, "no_new_privs"), die(c->efd, &err, 127);
         if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, c->seccomp) < 0)
                 ib_err_set(&err, errno, "load the seccomp filter"), die(c->efd, &err, 127);
+        ib_sandbox_phase("command: exec");
         exec_cmd(s->argv, env, &err);
         die(c->efd, &err, 127);
 }
@@ -205,14 +221,17 @@ static void __attribute__((noreturn)) run_init(struct run_ctx *c)
                 ib_err_set(&err, errno, "sethostname"), die(c->efd, &err, 255);
         if (s->network == IB_NET_NONE && ib_net_loopback_up(&err) < 0)
                 die(c->efd, &err, 255);
+        ib_sandbox_phase("init: start");
         if (ib_rootfs_setup(&c->plan, &err) < 0)
                 die(c->efd, &err, 255);
+        ib_sandbox_phase("init: rootfs ready");
         if (resolve_user(c, &err) < 0 || ib_idmap_read_self(true, &c->gids, &err) < 0)
                 die(c->efd, &err, 255);
         if (ib_mkdir_p(c->cwd, 0755, &err) < 0)
                 ib_err_wrap(&err, "create WORKDIR"), die(c->efd, &err, 255);
         if (ib_caps_drop_bounding(&err) < 0)
                 die(c->efd, &err, 255);
+        ib_sandbox_phase("init: user, workdir, bounding set");
         cmd = fork();
         if (cmd < 0)
                 ib_err_set(&err, errno, "fork"), die(c->efd, &err, 255);
@@ -228,10 +247,12 @@ static void __attribute__((noreturn)) run_init(struct run_ctx *c)
                         break;
                 }
                 if (w == cmd) {
+                        ib_sandbox_phase("init: command exited");
                         status = wait_status(st);
                         (void) kill(-1, SIGKILL);
                 }
         }
+        ib_sandbox_phase("init: all reaped");
         _exit(status);
 }
 
@@ -252,8 +273,10 @@ static void __attribute__((noreturn)) run_p(struct run_ctx *c, pid_t parent)
         signal(SIGQUIT, SIG_IGN);
         if (c->spec->network == IB_NET_NONE)
                 flags |= CLONE_NEWNET;
+        ib_sandbox_phase("P: start");
         if (unshare(flags) < 0)
                 ib_err_set(&err, errno, "create the RUN's namespaces"), die(c->efd, &err, 255);
+        ib_sandbox_phase("P: unshared");
         /* Mounts of the RUN never propagate anywhere. */
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 ib_err_set(&err, errno, "make the RUN's mounts private"), die(c->efd, &err, 255);
@@ -280,12 +303,85 @@ static int write_text(const char *path, const char *text, struct ib_err **err)
         return 0;
 }
 
-static int write_etc_files(const struct ib_run_spec *s, const struct ib_rootfs_plan *p, struct ib_err **err)
+/* The per-process sandbox dir, made at the first RUN and reused: the merged
+ * mount point (mounted only in each RUN's own namespace, so always empty here),
+ * the skeleton layer, and the generated /etc files, named by their content so a
+ * file never changes under a RUN that has it mounted.  Reusing it saves a dozen
+ * file-system operations per RUN; ib_sandbox_cleanup() removes it. */
+static struct {
+        pthread_mutex_t lock;
+        char *scratch, *dir, *merged, *skel, *resolv;
+        unsigned seq;
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void cache_drop(void)
+{
+        struct ib_err *e = NULL;
+
+        if (cache.dir && ib_rm_rf(cache.dir, &e) < 0) {
+                ib_debug("remove `%s`: %s", cache.dir, e->msg);
+                ib_err_free(&e);
+        }
+        free(cache.scratch);
+        free(cache.dir);
+        free(cache.merged);
+        free(cache.skel);
+        free(cache.resolv);
+        cache.scratch = cache.dir = cache.merged = cache.skel = cache.resolv = NULL;
+}
+
+void ib_sandbox_cleanup(void)
+{
+        pthread_mutex_lock(&cache.lock);
+        cache_drop();
+        pthread_mutex_unlock(&cache.lock);
+}
+
+static int cache_open(const char *scratch, struct ib_err **err)
+{
+        _cleanup_free_ char *resolv = NULL;
+        int r;
+
+        if (cache.dir && strcmp(cache.scratch, scratch) == 0)
+                return 0;
+        cache_drop();
+        cache.scratch = ib_strdup(scratch);
+        cache.dir = ib_path_join(scratch, ".ib-sandbox-XXXXXX");
+        if (!mkdtemp(cache.dir)) {
+                r = ib_err_set(err, errno, "create a temp dir in `%s`", scratch);
+                free(cache.dir);
+                cache.dir = NULL;
+                return r;
+        }
+        cache.merged = ib_path_join(cache.dir, "merged");
+        cache.skel = ib_path_join(cache.dir, "skel");
+        cache.resolv = ib_path_join(cache.dir, "resolv.conf");
+        if (mkdir(cache.merged, 0755) < 0)
+                return ib_err_set(err, errno, "mkdir `%s`", cache.merged);
+        if ((r = ib_rootfs_make_skeleton(cache.skel, err)) < 0)
+                return r;
+        /* The host's resolver configuration, as Docker and BuildKit copy it. */
+        if (ib_read_file("/etc/resolv.conf", 1 << 20, &resolv, NULL, NULL) < 0)
+                resolv = ib_strdup("");
+        return write_text(cache.resolv, resolv, err);
+}
+
+/* @dir/<prefix>-<hash of text>, created with @text when missing. */
+static char *content_file(const char *dir, const char *prefix, const char *text, struct ib_err **err)
+{
+        _cleanup_free_ char *path = ib_strdupf("%s/%s-%016llx", dir, prefix,
+                                               (unsigned long long) ib_xxh64(text, strlen(text), 0));
+
+        if (access(path, F_OK) < 0 && write_text(path, text, err) < 0)
+                return NULL;
+        return IB_TAKE_PTR(path);
+}
+
+static int etc_files(const struct ib_run_spec *s, char **ret_hosts, char **ret_hostname, struct ib_err **err)
 {
         const char *host = s->hostname ? s->hostname : "imgbuild";
         _cleanup_buf_ struct ib_buf hosts = IB_BUF_INIT;
-        _cleanup_free_ char *resolv = NULL, *hn = ib_strdupf("%s\n", host);
-        int r;
+        _cleanup_free_ char *hn = ib_strdupf("%s\n", host);
 
         ib_buf_addf(&hosts, "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", host);
         for (size_t i = 0; s->extra_hosts && s->extra_hosts[i]; i++) {
@@ -294,13 +390,11 @@ static int write_etc_files(const struct ib_run_spec *s, const struct ib_rootfs_p
                         return ib_err_set(err, EINVAL, "extra host `%s`: not name:ip", s->extra_hosts[i]);
                 ib_buf_addf(&hosts, "%s\t%.*s\n", colon + 1, (int) (colon - s->extra_hosts[i]), s->extra_hosts[i]);
         }
-        /* The host's resolver configuration, as Docker and BuildKit copy it. */
-        if (ib_read_file("/etc/resolv.conf", 1 << 20, &resolv, NULL, NULL) < 0)
-                resolv = ib_strdup("");
-        if ((r = write_text(p->hosts, hosts.buf, err)) < 0 || (r = write_text(p->resolv, resolv, err)) < 0 ||
-            (r = write_text(p->hostname_file, hn, err)) < 0)
-                return r;
-        return 0;
+        *ret_hosts = content_file(cache.dir, "hosts", hosts.buf, err);
+        if (!*ret_hosts)
+                return -EIO;
+        *ret_hostname = content_file(cache.dir, "hostname", hn, err);
+        return *ret_hostname ? 0 : -EIO;
 }
 
 /* Wait for P; kill it when @cancel_fd becomes readable. */
@@ -328,6 +422,23 @@ static int wait_p(pid_t pid, int cancel_fd, int *ret_st, bool *ret_cancelled)
         return 0;
 }
 
+/* The merged root takes its mode and owner from the upper dir's root: make them
+ * those of the image's root (the top layer's), not those of a fresh temp dir. */
+static int match_upper_root(const struct ib_run_spec *s, const char *skel, struct ib_err **err)
+{
+        struct stat top, up;
+
+        if (stat(s->n_lowers ? s->lowers[0] : skel, &top) < 0)
+                return ib_err_set(err, errno, "stat `%s`", s->n_lowers ? s->lowers[0] : skel);
+        if (stat(s->upper, &up) < 0)
+                return ib_err_set(err, errno, "stat the upper dir `%s`", s->upper);
+        if ((up.st_uid != top.st_uid || up.st_gid != top.st_gid) && chown(s->upper, top.st_uid, top.st_gid) < 0)
+                return ib_err_set(err, errno, "chown the upper dir `%s`", s->upper);
+        if ((up.st_mode & 07777) != (top.st_mode & 07777) && chmod(s->upper, top.st_mode & 07777) < 0)
+                return ib_err_set(err, errno, "chmod the upper dir `%s`", s->upper);
+        return 0;
+}
+
 static int check_spec(const struct ib_run_spec *s, struct ib_err **err)
 {
         if (!s->upper || !s->work)
@@ -341,49 +452,85 @@ static int check_spec(const struct ib_run_spec *s, struct ib_err **err)
         return 0;
 }
 
+static char *default_scratch(const char *work)
+{
+        char *d = ib_strdup(work), *slash;
+
+        while ((slash = strrchr(d, '/')) && slash[1] == 0 && slash != d)
+                *slash = 0;
+        slash = strrchr(d, '/');
+        if (!slash) {
+                free(d);
+                return ib_strdup(".");
+        }
+        slash[slash == d ? 1 : 0] = 0;
+        return d;
+}
+
+/* After the RUN: per-RUN dirs go, and so does the volatile marker overlay leaves
+ * in the work dir (it would refuse the next mount with that work dir). */
+static void run_cleanup(const struct ib_run_spec *s, const char *per_run)
+{
+        _cleanup_free_ char *marker = ib_path_join(s->work, "work/incompat");
+        struct ib_err *e = NULL;
+
+        if (ib_rm_rf(marker, &e) < 0 || (per_run && ib_rm_rf(per_run, &e) < 0)) {
+                ib_debug("RUN cleanup: %s", e->msg);
+                ib_err_free(&e);
+        }
+}
+
+static int run_locked(const struct ib_run_spec *spec, struct run_ctx *c, char **per_run, struct ib_err **err)
+{
+        _cleanup_free_ char *scratch = spec->scratch ? ib_strdup(spec->scratch) : default_scratch(spec->work);
+        int r;
+
+        if ((r = ib_seccomp_program(&c->seccomp, err)) < 0 || (r = cache_open(scratch, err)) < 0)
+                return r;
+        c->plan.spec = spec;
+        c->plan.merged = cache.merged;
+        c->plan.skel = cache.skel;
+        c->plan.resolv = cache.resolv;
+        if ((r = etc_files(spec, &c->hosts, &c->hostname, err)) < 0)
+                return r;
+        c->plan.hosts = c->hosts;
+        c->plan.hostname_file = c->hostname;
+        if (spec->n_mounts || getenv("IMGBUILD_OVERLAY_LEGACY")) {
+                *per_run = ib_strdupf("%s/run-%u-%d", cache.dir, ++cache.seq, (int) getpid());
+                c->mounts_skel = ib_path_join(*per_run, "mounts");
+                c->legacy = ib_path_join(*per_run, "l");
+                if (mkdir(*per_run, 0755) < 0)
+                        return ib_err_set(err, errno, "mkdir `%s`", *per_run);
+                if (spec->n_mounts) {
+                        if ((r = ib_rootfs_make_mounts_skeleton(spec, c->mounts_skel, err)) < 0)
+                                return r;
+                        c->plan.mounts_skel = c->mounts_skel;
+                }
+                c->plan.legacy_dir = c->legacy;
+        } else {
+                /* Only needed when lowerdir+ is missing; made on demand then. */
+                c->legacy = ib_strdupf("%s/l-%u-%d", cache.dir, ++cache.seq, (int) getpid());
+                c->plan.legacy_dir = c->legacy;
+                *per_run = ib_strdup(c->legacy);
+        }
+        return match_upper_root(spec, cache.skel, err);
+}
+
 int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_err **err)
 {
         struct run_ctx c = { .spec = spec, .cwd = spec->cwd ? spec->cwd : "/" };
-        _cleanup_free_ char *scratch = NULL, *tmp = NULL, *merged = NULL, *skel = NULL;
-        _cleanup_free_ char *hosts = NULL, *resolv = NULL, *hn = NULL, *legacy = NULL;
-        struct ib_err *cleanup_err = NULL;
+        _cleanup_free_ char *per_run = NULL;
         int epipe[2], r, st = 0;
         bool cancelled;
         pid_t pid, self = getpid();
 
+        ib_sandbox_phase("run: start");
         if ((r = check_spec(spec, err)) < 0)
                 return r;
-        if ((r = ib_seccomp_program(&c.seccomp, err)) < 0)
-                return r;
-        if (spec->scratch) {
-                scratch = ib_strdup(spec->scratch);
-        } else {
-                char *slash;
-                scratch = ib_strdup(spec->work);
-                while ((slash = strrchr(scratch, '/')) && slash[1] == 0 && slash != scratch)
-                        *slash = 0;
-                slash = strrchr(scratch, '/');
-                if (!slash)
-                        return free(scratch), scratch = NULL, ib_err_set(err, EINVAL, "RUN: work dir `%s` is not absolute",
-                                                                         spec->work);
-                slash[slash == scratch ? 1 : 0] = 0;
-        }
-        tmp = ib_path_join(scratch, ".ib-run-XXXXXX");
-        if (!mkdtemp(tmp))
-                return ib_err_set(err, errno, "create a temp dir in `%s`", scratch);
-        merged = ib_path_join(tmp, "merged");
-        skel = ib_path_join(tmp, "skel");
-        hosts = ib_path_join(tmp, "hosts");
-        resolv = ib_path_join(tmp, "resolv.conf");
-        hn = ib_path_join(tmp, "hostname");
-        legacy = ib_path_join(tmp, "l");
-        c.plan = (struct ib_rootfs_plan) { .spec = spec, .merged = merged, .skel = skel, .hosts = hosts,
-                                           .resolv = resolv, .hostname_file = hn, .legacy_dir = legacy };
-        if (mkdir(merged, 0755) < 0) {
-                r = ib_err_set(err, errno, "mkdir `%s`", merged);
-                goto out;
-        }
-        if ((r = ib_rootfs_make_skeleton(&c.plan, err)) < 0 || (r = write_etc_files(spec, &c.plan, err)) < 0)
+        pthread_mutex_lock(&cache.lock);
+        r = run_locked(spec, &c, &per_run, err);
+        pthread_mutex_unlock(&cache.lock);
+        if (r < 0)
                 goto out;
         if (pipe2(epipe, O_CLOEXEC) < 0) {
                 r = ib_err_set(err, errno, "pipe");
@@ -403,7 +550,9 @@ int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_er
                 run_p(&c, self);
         }
         close(epipe[1]);
+        ib_sandbox_phase("run: forked");
         r = wait_p(pid, spec->cancel_fd, &st, &cancelled);
+        ib_sandbox_phase("run: P reaped");
         if (r < 0)
                 r = ib_err_set(err, -r, "wait for the RUN");
         else if (cancelled)
@@ -414,9 +563,11 @@ int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_er
         if (r >= 0)
                 *ret_status = wait_status(st);
 out:
-        if (ib_rm_rf(tmp, &cleanup_err) < 0) {
-                ib_debug("remove `%s`: %s", tmp, cleanup_err->msg);
-                ib_err_free(&cleanup_err);
-        }
+        run_cleanup(spec, per_run);
+        free(c.hosts);
+        free(c.hostname);
+        free(c.mounts_skel);
+        free(c.legacy);
+        ib_sandbox_phase("run: cleaned up");
         return r;
 }

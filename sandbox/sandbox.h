@@ -132,7 +132,7 @@ struct ib_run_spec {
         size_t n_lowers;
         const char *upper;              /* overlay upper dir: receives the changes */
         const char *work;               /* overlay work dir, same file system as upper */
-        const char *scratch;            /* where the per-RUN temp dir goes; NULL: next to @work */
+        const char *scratch;            /* where the sandbox's temp dir goes; NULL: next to @work */
         char *const *argv;              /* exec form; argv[0] without '/' is searched in the
                                            PATH of @env (default PATH when it has none) */
         char *const *env;               /* "KEY=VALUE", NULL-terminated; NULL: empty.  HOME is
@@ -160,6 +160,11 @@ struct ib_run_spec {
  * that cannot be mounted, an unknown USER, a command that cannot be executed
  * (ENOENT/EACCES), cancellation (ECANCELED). */
 int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_err **err);
+
+/* Remove the sandbox's per-process temp dir (mount point, skeleton layer,
+ * generated /etc files: made next to the first RUN's work dir, or in its
+ * scratch dir, and reused by later RUNs).  Call it before exiting. */
+void ib_sandbox_cleanup(void);
 
 /* Docker's default capability set (the RUN's bounding set), as the 64-bit mask
  * /proc/PID/status prints for CapBnd: 0x00000000a80425fb. */

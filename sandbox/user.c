@@ -4,8 +4,8 @@
  *   - "name" must exist in passwd; uid, gid and home come from its entry;
  *   - a numeric uid need not exist; without an entry the gid is 0;
  *   - ":group" sets the primary group by name (must exist) or number, and then
- *     no supplementary groups are added;
- *   - otherwise the supplementary groups are every group listing the name. */
+ *     it is the only group;
+ *   - otherwise the groups are the primary one and every group listing the name. */
 #include "sandbox/internal.h"
 
 #include <ctype.h>
@@ -170,9 +170,14 @@ int ib_user_resolve(const char *spec, const char *passwd, const char *group,
                                                   spec, grp);
                         u.gid = gq.gid;
                 }
-        } else if (group && pq.found) {
-                struct gr_query gq = { .member = pq.name_out, .u = &u };
-                for_each_line(group, 3, gr_match, &gq);
+        } else {
+                /* As initgroups(3) does: the primary group first, then every group
+                 * that lists the user. */
+                u.groups[u.n_groups++] = u.gid;
+                if (group && pq.found) {
+                        struct gr_query gq = { .member = pq.name_out, .u = &u };
+                        for_each_line(group, 3, gr_match, &gq);
+                }
         }
         *ret = u;
         return 0;

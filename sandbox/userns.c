@@ -269,8 +269,8 @@ static int userns_unavailable(int e, struct ib_err **err)
         case EPERM:
                 return ib_err_set(err, 0, "%s: the system refused it (EPERM), usually a seccomp profile"
                                   " or a security module; in a container, run it with a seccomp profile that"
-                                  " allows user namespaces (e.g. `--security-opt seccomp=unconfined`, or"
-                                  " `--security-opt systempaths=unconfined` with podman), or in Kubernetes as a"
+                                  " allows user namespaces (e.g. `--security-opt seccomp=unconfined`), or"
+                                  " in Kubernetes as a"
                                   " pod with `hostUsers: false`", head);
         default:
                 return ib_err_set(err, e, "%s", head);
@@ -533,7 +533,9 @@ static int enter_new_userns(struct plan *p, struct ib_privmode *ret, struct ib_e
         msg.via_helpers = p->mode.via_helpers;
         msg.setgroups = p->mode.setgroups;
         memcpy(msg.note, p->mode.note, sizeof(msg.note));
-        if (write(go[1], &msg, sizeof(msg)) != sizeof(msg) && r >= 0)
+        /* The child waits for this unless unshare failed (then it is gone, and a
+         * write would raise SIGPIPE). */
+        if (!e && write(go[1], &msg, sizeof(msg)) != sizeof(msg) && r >= 0)
                 r = ib_err_set(err, errno, "start the user namespace");
         close(go[1]);
         if (r < 0) {

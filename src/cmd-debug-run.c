@@ -220,6 +220,7 @@ int ib_cmd_debug_run(int argc, char **argv)
                 clock_gettime(CLOCK_MONOTONIC, &a);
                 if (ib_sandbox_run(&spec, &status, &err) < 0) {
                         unsigned char sig = 0;
+                        ib_sandbox_cleanup();
                         if (err->errnum == ECANCELED && read(sig_pipe[0], &sig, 1) == 1) {
                                 ib_log(IB_LOG_ERROR, "%s", err->msg);
                                 ib_err_free(&err);
@@ -230,6 +231,7 @@ int ib_cmd_debug_run(int argc, char **argv)
                 clock_gettime(CLOCK_MONOTONIC, &b);
                 times[i] = (double) (b.tv_sec - a.tv_sec) * 1e3 + (double) (b.tv_nsec - a.tv_nsec) / 1e6;
         }
+        ib_sandbox_cleanup();
         if (repeat > 1) {
                 qsort(times, (size_t) repeat, sizeof(double), cmp_double);
                 ib_log(IB_LOG_INFO, "repeat: %ld runs, per run: median %.3f ms, min %.3f ms, max %.3f ms", repeat,
