@@ -426,3 +426,19 @@ void ib_zin_free(struct ib_zin *z)
         free(z->what);
         free(z);
 }
+
+/* ----------------------------------------------------------------- locale */
+
+locale_t ib_utf8_locale_enter(void)
+{
+        static locale_t utf8;
+        if (!utf8)
+                utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+        return utf8 ? uselocale(utf8) : (locale_t) 0;
+}
+
+void ib_utf8_locale_leave(locale_t old)
+{
+        if (old)
+                uselocale(old);
+}

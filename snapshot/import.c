@@ -698,7 +698,9 @@ static int import_locked(struct ib_store *store, const char *digest, const char 
         idmap_load(&c.uids, "/proc/self/uid_map");
         idmap_load(&c.gids, "/proc/self/gid_map");
         ib_debug("%s: extracting into `%s`", digest, tmp);
+        locale_t old = ib_utf8_locale_enter();
         r = extract(&c, digest, diff_id, blob_fd, err);
+        ib_utf8_locale_leave(old);
         ictx_release(&c);
         if (r < 0)
                 goto fail;

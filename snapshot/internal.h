@@ -36,6 +36,15 @@ const char *ib_zin_format(const struct ib_zin *z);
 void ib_zin_free(struct ib_zin *z);
 static inline void ib_zin_freep(struct ib_zin **z) { if (*z) ib_zin_free(*z); }
 
+/* ---- names are bytes (snapshot/compress.c) ----
+ * libarchive converts names between the pax headers' UTF-8 and the current
+ * locale.  Both directions run under a thread-local C.UTF-8 locale, so the bytes
+ * written do not depend on the user's locale: UTF-8 names go in as they are,
+ * others as bytes with hdrcharset=BINARY. */
+#include <locale.h>
+locale_t ib_utf8_locale_enter(void);
+void ib_utf8_locale_leave(locale_t old);
+
 /* ---- tar names (snapshot/export.c, snapshot/import.c) ---- */
 #define IB_WH_PREFIX ".wh."
 #define IB_WH_OPAQUE ".wh..wh..opq"
