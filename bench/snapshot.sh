@@ -16,12 +16,14 @@ NS=$SRC/build/tests/helpers/userns-run
 RUNS=${RUNS:-5}
 W=${1:-$(mktemp -d /var/tmp/ib-bench.XXXXXX)}
 OUT=$SRC/bench/RESULTS-snapshot.md
-mkdir -p "$W"
+mkdir -p "$W/bin"
+# private copies: rebuilding the tree during a long run must not change the binary
+cp "$B" "$NS" "$W/bin/" && B=$W/bin/imgbuild && NS=$W/bin/userns-run
 trap 'umount -l "$W"/m-* 2>/dev/null || true' EXIT
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f\n", b - a}'; }
 
 # ------------------------------------------------------------ 1. export
 gen_lower() { # DIR FILES: FILES small files in dirs of 100
@@ -59,6 +61,7 @@ done
 eb=$(median <"$W/export.big"); es=$(median <"$W/export.small")
 read -r nb ws we <"$W/big.walk"; wb=$(secs "$ws" "$we")
 read -r ns_ ws we <"$W/small.walk"; wsm=$(secs "$ws" "$we")
+echo "export: big $eb small $es" >&2
 
 # ------------------------------------------------------------ 2. import
 if [ ! -s "$W/layers.txt" ]; then

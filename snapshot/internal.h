@@ -50,6 +50,19 @@ void ib_utf8_locale_leave(locale_t old);
 #define IB_WH_OPAQUE ".wh..wh..opq"
 #define IB_XATTR_OPAQUE "user.overlay.opaque"
 
+/* Names of a tar entry below the layer root: leading '/' dropped, "" and "."
+ * components dropped, ".." refused (snapshot/import.c). */
+int ib_split_path(const char *raw, char ***ret, size_t *ret_n, struct ib_err **err);
+void ib_comps_free(char **v, size_t n);
+char *ib_comps_join(char **v, size_t n);
+
+/* ---- the entries index (snapshot/index.c) ---- */
+struct archive_entry;
+/* Append the line for one entry (normalised @path, its last component @name). */
+void ib_index_add(struct ib_buf *b, const char *path, const char *name, struct archive_entry *ae);
+/* Write layers/<hex>.entries atomically. */
+int ib_index_write(struct ib_store *store, const char *diff_id, const struct ib_buf *b, struct ib_err **err);
+
 /* Is @name an overlay bookkeeping xattr (trusted.overlay.*, user.overlay.*)? */
 bool ib_is_overlay_xattr(const char *name);
 
