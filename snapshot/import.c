@@ -605,6 +605,8 @@ static int extract(struct ictx *c, const char *digest, const char *diff_id, int 
         int r;
 
         r = ib_zin_new(blob_fd, "blob", &zin, err);
+        if (r == 0)
+                r = ib_zin_start_thread(zin, err);
         if (r < 0)
                 return r;
         c->zin = zin;

@@ -23,6 +23,10 @@ static inline void ib_zout_freep(struct ib_zout **z) { if (*z) ib_zout_free(*z);
  * are hashed (diff_id) as they are handed out. */
 struct ib_zin;
 int ib_zin_new(int fd, const char *what, struct ib_zin **ret, struct ib_err **err);
+/* Decompress and hash in a second thread from now on (import: the extraction
+ * then overlaps with the decompression, as tar overlaps with gzip -d).  The
+ * buffer handed out by ib_zin_read stays valid until the next call. */
+int ib_zin_start_thread(struct ib_zin *z, struct ib_err **err);
 /* Point *ret_buf at the next decompressed bytes; returns their count, 0 at the
  * end of the stream (after the compressed stream ended cleanly), < 0 on error. */
 ssize_t ib_zin_read(struct ib_zin *z, const void **ret_buf, struct ib_err **err);

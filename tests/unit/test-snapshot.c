@@ -42,6 +42,8 @@ static char *compress_blob(struct ib_store *s, enum ib_compression c, int level,
 }
 
 /* Decompress the file at @path; returns 0 and the output, or < 0 with the message in *msg. */
+static bool threaded;
+
 static int decompress_file(const char *path, struct ib_buf *out, char **ret_diff, char **ret_blob, char **msg)
 {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -50,6 +52,8 @@ static int decompress_file(const char *path, struct ib_buf *out, char **ret_diff
         const void *buf;
         ssize_t n;
         int r = ib_zin_new(fd, "test", &z, &err);
+        if (r == 0 && threaded)
+                r = ib_zin_start_thread(z, &err);
 
         while (r == 0 && (n = ib_zin_read(z, &buf, &err)) != 0) {
                 if (n < 0) {
@@ -262,6 +266,9 @@ int main(void)
                 return ib_t_done();
         }
         test_streams(s);
+        threaded = true;        /* the same with the decompression thread */
+        test_streams(s);
+        threaded = false;
         test_round_trip(s);
         ib_store_close(s);
         return ib_t_done();
