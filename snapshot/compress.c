@@ -6,6 +6,7 @@
  * headers are fixed (no mtime, no name), so the same input gives the same blob. */
 #include "snapshot/internal.h"
 #include <isa-l/igzip_lib.h>
+#include <pthread.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -195,7 +196,17 @@ void ib_zout_free(struct ib_zout *z)
 
 /* ---------------------------------------------------------- decompression */
 
+#define ZIN_OUT (ZBUF * 4)
+#define ZIN_SLOTS 4
+
 enum zin_kind { ZIN_NONE, ZIN_GZIP, ZIN_ZSTD };
+enum slot_state { SLOT_FREE, SLOT_FILLED, SLOT_HELD };
+
+struct zslot {
+        uint8_t *buf;
+        ssize_t len;            /* 0: end of stream; < 0: error (in ib_zin.terr) */
+        enum slot_state state;
+};
 
 struct ib_zin {
         enum zin_kind kind;
@@ -206,11 +217,22 @@ struct ib_zin {
         bool in_eof;
         uint8_t *out;
         bool member_done;       /* gzip member / zstd frame complete, nothing pending */
-        bool done;
+        bool done;              /* the producer reached the end */
+        bool consumed;          /* the consumer saw the end */
         struct inflate_state isal;
         ZSTD_DStream *zstd;
         struct ib_sha256 *blob_hash, *diff_hash;
         uint64_t out_bytes;
+        /* threaded mode: a producer thread decompresses and hashes into slots */
+        bool threaded;
+        pthread_t thread;
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        struct zslot slots[ZIN_SLOTS];
+        size_t head, tail;
+        int held;               /* slot lent to the consumer, or -1 */
+        bool stop;
+        struct ib_err *terr;
 };
 
 static int zin_fill(struct ib_zin *z, struct ib_err **err)
@@ -239,9 +261,10 @@ int ib_zin_new(int fd, const char *what, struct ib_zin **ret, struct ib_err **er
         z->fd = fd;
         z->what = ib_strdup(what);
         z->in = ib_malloc(ZBUF * 4);
-        z->out = ib_malloc(ZBUF * 4);
+        z->out = ib_malloc(ZIN_OUT);
         z->blob_hash = ib_sha256_new();
         z->diff_hash = ib_sha256_new();
+        z->held = -1;
         if (zin_fill(z, err) < 0)
                 return -EIO;
         /* A first read of a regular file returns at least 4 bytes if it has them. */
@@ -290,7 +313,7 @@ static int zin_next_member(struct ib_zin *z, struct ib_err **err)
         }
 }
 
-static ssize_t zin_gzip(struct ib_zin *z, struct ib_err **err)
+static ssize_t zin_gzip(struct ib_zin *z, uint8_t *out, size_t cap, struct ib_err **err)
 {
         for (;;) {
                 if (z->member_done) {
@@ -303,15 +326,15 @@ static ssize_t zin_gzip(struct ib_zin *z, struct ib_err **err)
                         return -EIO;
                 z->isal.next_in = z->in + z->in_pos;
                 z->isal.avail_in = (uint32_t) (z->in_len - z->in_pos);
-                z->isal.next_out = z->out;
-                z->isal.avail_out = ZBUF * 4;
+                z->isal.next_out = out;
+                z->isal.avail_out = (uint32_t) cap;
                 int r = isal_inflate(&z->isal);
                 if (r != ISAL_DECOMP_OK)
                         return ib_err_set(err, 0, "%s: corrupt gzip stream (isa-l error %d)", z->what, r);
                 z->in_pos = z->in_len - z->isal.avail_in;
                 if (z->isal.block_state == ISAL_BLOCK_FINISH)
                         z->member_done = true;
-                size_t got = ZBUF * 4 - z->isal.avail_out;
+                size_t got = cap - z->isal.avail_out;
                 if (got)
                         return (ssize_t) got;
                 /* Nothing came out of the last bytes: the stream was cut short. */
@@ -320,7 +343,7 @@ static ssize_t zin_gzip(struct ib_zin *z, struct ib_err **err)
         }
 }
 
-static ssize_t zin_zstd(struct ib_zin *z, struct ib_err **err)
+static ssize_t zin_zstd(struct ib_zin *z, uint8_t *out, size_t cap, struct ib_err **err)
 {
         for (;;) {
                 if (z->member_done) {
@@ -332,50 +355,139 @@ static ssize_t zin_zstd(struct ib_zin *z, struct ib_err **err)
                 if (zin_fill(z, err) < 0)
                         return -EIO;
                 ZSTD_inBuffer in = { z->in + z->in_pos, z->in_len - z->in_pos, 0 };
-                ZSTD_outBuffer out = { z->out, ZBUF * 4, 0 };
-                size_t r = ZSTD_decompressStream(z->zstd, &out, &in);
+                ZSTD_outBuffer o = { out, cap, 0 };
+                size_t r = ZSTD_decompressStream(z->zstd, &o, &in);
                 if (ZSTD_isError(r))
                         return ib_err_set(err, 0, "%s: corrupt zstd stream: %s", z->what, ZSTD_getErrorName(r));
                 z->in_pos += in.pos;
                 if (r == 0)
                         z->member_done = true;
-                if (out.pos)
-                        return (ssize_t) out.pos;
+                if (o.pos)
+                        return (ssize_t) o.pos;
                 if (z->in_eof && !z->member_done)
                         return ib_err_set(err, 0, "%s: truncated zstd stream", z->what);
         }
+}
+
+static ssize_t zin_plain(struct ib_zin *z, uint8_t *out, size_t cap, struct ib_err **err)
+{
+        if (zin_fill(z, err) < 0)
+                return -EIO;
+        size_t n = z->in_len - z->in_pos;
+        if (n > cap)
+                n = cap;
+        memcpy(out, z->in + z->in_pos, n);
+        z->in_pos += n;
+        return (ssize_t) n;
+}
+
+/* Decompress the next bytes into @out and hash them: > 0 bytes, 0 at the end. */
+static ssize_t zin_produce(struct ib_zin *z, uint8_t *out, size_t cap, struct ib_err **err)
+{
+        ssize_t n;
+
+        if (z->done)
+                return 0;
+        n = z->kind == ZIN_GZIP ? zin_gzip(z, out, cap, err)
+          : z->kind == ZIN_ZSTD ? zin_zstd(z, out, cap, err) : zin_plain(z, out, cap, err);
+        if (n > 0) {
+                ib_sha256_update(z->diff_hash, out, (size_t) n);
+                z->out_bytes += (uint64_t) n;
+        } else if (n == 0) {
+                z->done = true;
+        }
+        return n;
+}
+
+static void *zin_thread(void *arg)
+{
+        struct ib_zin *z = arg;
+
+        for (;;) {
+                pthread_mutex_lock(&z->mu);
+                struct zslot *s = &z->slots[z->tail];
+                while (s->state != SLOT_FREE && !z->stop)
+                        pthread_cond_wait(&z->cv, &z->mu);
+                bool stop = z->stop;
+                pthread_mutex_unlock(&z->mu);
+                if (stop)
+                        return NULL;
+                struct ib_err *e = NULL;
+                ssize_t n = zin_produce(z, s->buf, ZIN_OUT, &e);
+                pthread_mutex_lock(&z->mu);
+                s->len = n;
+                s->state = SLOT_FILLED;
+                if (n < 0)
+                        z->terr = e ? e : NULL;
+                z->tail = (z->tail + 1) % ZIN_SLOTS;
+                pthread_cond_broadcast(&z->cv);
+                pthread_mutex_unlock(&z->mu);
+                if (n <= 0)
+                        return NULL;
+        }
+}
+
+int ib_zin_start_thread(struct ib_zin *z, struct ib_err **err)
+{
+        int r;
+
+        for (size_t i = 0; i < ZIN_SLOTS; i++)
+                z->slots[i] = (struct zslot) { .buf = ib_malloc(ZIN_OUT), .state = SLOT_FREE };
+        pthread_mutex_init(&z->mu, NULL);
+        pthread_cond_init(&z->cv, NULL);
+        r = pthread_create(&z->thread, NULL, zin_thread, z);
+        if (r != 0)
+                return ib_err_set(err, r, "%s: start the decompression thread", z->what);
+        z->threaded = true;
+        return 0;
+}
+
+static ssize_t zin_take(struct ib_zin *z, const void **ret_buf, struct ib_err **err)
+{
+        ssize_t n;
+
+        pthread_mutex_lock(&z->mu);
+        if (z->held >= 0) {
+                z->slots[z->held].state = SLOT_FREE;
+                z->held = -1;
+                pthread_cond_broadcast(&z->cv);
+        }
+        struct zslot *s = &z->slots[z->head];
+        while (s->state != SLOT_FILLED)
+                pthread_cond_wait(&z->cv, &z->mu);
+        n = s->len;
+        if (n > 0) {
+                s->state = SLOT_HELD;
+                z->held = (int) z->head;
+                z->head = (z->head + 1) % ZIN_SLOTS;
+                *ret_buf = s->buf;
+        } else if (n < 0) {
+                if (z->terr) {
+                        ib_err_free(err);
+                        *err = IB_TAKE_PTR(z->terr);
+                } else {
+                        ib_err_set(err, EIO, "%s: decompression failed", z->what);
+                }
+        }
+        pthread_mutex_unlock(&z->mu);
+        return n;
 }
 
 ssize_t ib_zin_read(struct ib_zin *z, const void **ret_buf, struct ib_err **err)
 {
         ssize_t n;
 
-        if (z->done)
+        if (z->consumed)
                 return 0;
-        switch (z->kind) {
-        case ZIN_GZIP:
-                n = zin_gzip(z, err);
+        if (z->threaded) {
+                n = zin_take(z, ret_buf, err);
+        } else {
+                n = zin_produce(z, z->out, ZIN_OUT, err);
                 *ret_buf = z->out;
-                break;
-        case ZIN_ZSTD:
-                n = zin_zstd(z, err);
-                *ret_buf = z->out;
-                break;
-        default:
-                if (zin_fill(z, err) < 0)
-                        return -EIO;
-                n = (ssize_t) (z->in_len - z->in_pos);
-                *ret_buf = z->in + z->in_pos;
-                z->in_pos = z->in_len;
-                break;
         }
-        if (n > 0) {
-                ib_sha256_update(z->diff_hash, *ret_buf, (size_t) n);
-                z->out_bytes += (uint64_t) n;
-        } else if (n == 0) {
-                z->done = true;
-        }
-        return n;
+        if (n <= 0)
+                z->consumed = true;     /* an error is final too */
+        return n < 0 ? -EIO : n;
 }
 
 int ib_zin_drain(struct ib_zin *z, struct ib_err **err)
@@ -387,6 +499,23 @@ int ib_zin_drain(struct ib_zin *z, struct ib_err **err)
         return n < 0 ? -EIO : 0;
 }
 
+static void zin_stop(struct ib_zin *z)
+{
+        if (!z->threaded)
+                return;
+        pthread_mutex_lock(&z->mu);
+        z->stop = true;
+        pthread_cond_broadcast(&z->cv);
+        pthread_mutex_unlock(&z->mu);
+        pthread_join(z->thread, NULL);
+        z->threaded = false;
+        for (size_t i = 0; i < ZIN_SLOTS; i++)
+                free(z->slots[i].buf);
+        ib_err_free(&z->terr);
+        pthread_cond_destroy(&z->cv);
+        pthread_mutex_destroy(&z->mu);
+}
+
 static char *final_digest(struct ib_sha256 *h)
 {
         char hex[IB_SHA256_HEX];
@@ -394,13 +523,17 @@ static char *final_digest(struct ib_sha256 *h)
         return ib_strdupf("sha256:%s", hex);
 }
 
+/* The digests are final only once the stream was read to its end (then the
+ * producer has finished and its hashes are complete). */
 char *ib_zin_blob_digest(struct ib_zin *z)
 {
+        zin_stop(z);
         return final_digest(z->blob_hash);
 }
 
 char *ib_zin_diff_id(struct ib_zin *z)
 {
+        zin_stop(z);
         return final_digest(z->diff_hash);
 }
 
@@ -418,6 +551,7 @@ void ib_zin_free(struct ib_zin *z)
 {
         if (!z)
                 return;
+        zin_stop(z);
         ZSTD_freeDStream(z->zstd);
         ib_sha256_free(z->blob_hash);
         ib_sha256_free(z->diff_hash);
@@ -425,4 +559,20 @@ void ib_zin_free(struct ib_zin *z)
         free(z->out);
         free(z->what);
         free(z);
+}
+
+/* ----------------------------------------------------------------- locale */
+
+locale_t ib_utf8_locale_enter(void)
+{
+        static locale_t utf8;
+        if (!utf8)
+                utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t) 0);
+        return utf8 ? uselocale(utf8) : (locale_t) 0;
+}
+
+void ib_utf8_locale_leave(locale_t old)
+{
+        if (old)
+                uselocale(old);
 }

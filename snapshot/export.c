@@ -327,7 +327,8 @@ static int emit(struct xctx *x, const struct xent *e, struct ib_err **err)
         if (r < 0)
                 goto out;
 write_header:
-        if (archive_write_header(x->a, ae) != ARCHIVE_OK) {
+        /* ARCHIVE_WARN: a name that is not UTF-8, written as bytes (hdrcharset=BINARY) */
+        if (archive_write_header(x->a, ae) < ARCHIVE_WARN) {
                 r = archive_fail(x->a, x->o, err, path);
                 goto out;
         }
@@ -433,7 +434,9 @@ int ib_snapshot_export(struct ib_store *store, const char *dir, const struct ib_
         if (r == 0) {
                 qsort(w.v, w.n, sizeof(*w.v), cmp_tar_path);
                 link_hardlinks(&w);
+                locale_t old = ib_utf8_locale_enter();
                 r = export_stream(store, dir, root_fd, &w, opts, ret, err);
+                ib_utf8_locale_leave(old);
         }
         xwalk_release(&w);
         if (r < 0)

@@ -62,6 +62,7 @@ struct ictx {
         gid_t egid;
         mode_t umask;
         struct ib_import_stats *st;
+        struct ib_buf index;    /* layers/<hex>.entries, see snapshot/index.c */
 };
 
 /* ------------------------------------------------------------------ ids */
@@ -109,7 +110,7 @@ static void map_owner(struct ictx *c, const char *path, int64_t uid, int64_t gid
 /* --------------------------------------------------------------- names */
 
 /* Split @raw into components below the layer root (see the rules above). */
-static int split_path(const char *raw, char ***ret, size_t *ret_n, struct ib_err **err)
+int ib_split_path(const char *raw, char ***ret, size_t *ret_n, struct ib_err **err)
 {
         _cleanup_free_ char *copy = ib_strdup(raw);
         char **v = NULL, *save = NULL;
@@ -132,14 +133,14 @@ static int split_path(const char *raw, char ***ret, size_t *ret_n, struct ib_err
         return 0;
 }
 
-static void comps_free(char **v, size_t n)
+void ib_comps_free(char **v, size_t n)
 {
         for (size_t i = 0; i < n; i++)
                 free(v[i]);
         free(v);
 }
 
-static char *comps_join(char **v, size_t n)
+char *ib_comps_join(char **v, size_t n)
 {
         struct ib_buf b = IB_BUF_INIT;
         for (size_t i = 0; i < n; i++) {
@@ -435,34 +436,34 @@ static int make_hardlink(struct ictx *c, const char *link, int pfd, const char *
         char **t = NULL;
         size_t tn = 0;
         _cleanup_close_ int tpfd = -1;
-        int r = split_path(link, &t, &tn, err);
+        int r = ib_split_path(link, &t, &tn, err);
 
         if (r < 0)
                 return ib_err_wrap(err, "hardlink `%s`", path);
         if (tn == 0) {
-                comps_free(t, tn);
+                ib_comps_free(t, tn);
                 return ib_err_set(err, 0, "hardlink `%s` -> `%s`: target is the layer root", path, link);
         }
         if (tn > 1) {
-                _cleanup_free_ char *tparent = comps_join(t, tn - 1);
+                _cleanup_free_ char *tparent = ib_comps_join(t, tn - 1);
                 tpfd = open_nofollow(c->root_fd, tparent, O_PATH | O_DIRECTORY);
         } else {
                 tpfd = fcntl(c->root_fd, F_DUPFD_CLOEXEC, 3);
         }
         for (int tries = 0; tpfd >= 0; tries++) {
                 if (linkat(tpfd, t[tn - 1], pfd, name, 0) == 0) {
-                        comps_free(t, tn);
+                        ib_comps_free(t, tn);
                         return 0;
                 }
                 if (errno != EEXIST || tries)
                         break;
                 if (remove_existing(pfd, name, path, err) < 0) {
-                        comps_free(t, tn);
+                        ib_comps_free(t, tn);
                         return -EIO;
                 }
         }
         r = errno;
-        comps_free(t, tn);
+        ib_comps_free(t, tn);
         if (r == ENOENT || r == ELOOP || r == ENOTDIR || r == EXDEV)
                 return ib_err_set(err, 0, "hardlink `%s` -> `%s`: the target is not an earlier entry "
                                   "of this layer", path, link);
@@ -504,18 +505,19 @@ static int do_entry(struct ictx *c, struct archive *a, struct archive_entry *ae,
 
         if (!raw)
                 return ib_err_set(err, EINVAL, "an entry without a name");
-        r = split_path(raw, &comps, &n, err);
+        r = ib_split_path(raw, &comps, &n, err);
         if (r < 0)
                 return r;
         if (n == 0) {           /* the root itself: its attributes come from the upper dir */
-                comps_free(comps, n);
+                ib_comps_free(comps, n);
                 return 0;
         }
-        _cleanup_free_ char *path = comps_join(comps, n);
+        _cleanup_free_ char *path = ib_comps_join(comps, n);
         const char *name = comps[n - 1];
+        ib_index_add(&c->index, path, name, ae);
         pfd = open_parent(c, comps, n - 1, raw, err);
         if (pfd < 0) {
-                comps_free(comps, n);
+                ib_comps_free(comps, n);
                 return pfd;
         }
         if (ib_startswith(name, IB_WH_PREFIX))
@@ -542,7 +544,7 @@ static int do_entry(struct ictx *c, struct archive *a, struct archive_entry *ae,
                 r = ib_err_set(err, EINVAL, "entry `%s`: unknown file type 0%o", path,
                                (unsigned) archive_entry_filetype(ae));
         }
-        comps_free(comps, n);
+        ib_comps_free(comps, n);
         return r;
 }
 
@@ -590,6 +592,7 @@ static void ictx_release(struct ictx *c)
                 free(c->dirs[i].path);
         free(c->dirs);
         ib_err_free(&c->read_err);
+        ib_buf_release(&c->index);
 }
 
 /* Extract the blob into @root_fd; verify both digests. */
@@ -602,6 +605,8 @@ static int extract(struct ictx *c, const char *digest, const char *diff_id, int 
         int r;
 
         r = ib_zin_new(blob_fd, "blob", &zin, err);
+        if (r == 0)
+                r = ib_zin_start_thread(zin, err);
         if (r < 0)
                 return r;
         c->zin = zin;
@@ -698,7 +703,11 @@ static int import_locked(struct ib_store *store, const char *digest, const char 
         idmap_load(&c.uids, "/proc/self/uid_map");
         idmap_load(&c.gids, "/proc/self/gid_map");
         ib_debug("%s: extracting into `%s`", digest, tmp);
+        locale_t old = ib_utf8_locale_enter();
         r = extract(&c, digest, diff_id, blob_fd, err);
+        ib_utf8_locale_leave(old);
+        if (r == 0)     /* next to the layer, before it is published */
+                r = ib_index_write(store, diff_id, &c.index, err);
         ictx_release(&c);
         if (r < 0)
                 goto fail;

@@ -110,6 +110,25 @@ bool ib_snapshot_has_layer(const struct ib_store *store, const char *diff_id);
 int ib_snapshot_publish_dir(struct ib_store *store, const char *dir, const char *diff_id,
                             char **ret_dir, struct ib_err **err);
 
+/* The entries index of a layer: layers/<diffid-hex>.entries, one line per tar
+ * entry in tar order, written when the layer is imported (or by
+ * ib_snapshot_index without extracting it), so a stage that only COPYs onto a
+ * base can learn its dirs, owners and symlinks without extracting the base.
+ *   imgbuild-entries 1
+ *   TYPE MODE UID GID SIZE PATH LINK
+ * TYPE as in struct ib_layer_entry, plus 'w' (whiteout: PATH is the name it
+ * hides) and 'o' (opaque marker: PATH is the dir); MODE octal; PATH and LINK
+ * percent-escaped (bytes <= 0x20, '%' and 0x7f), LINK "%" when there is none. */
+char *ib_snapshot_index_path(const struct ib_store *store, const char *diff_id);
+/* Make the index of blob @digest (layer @diff_id) by reading it, without
+ * extracting; both digests are verified.  A no-op when the index exists. */
+int ib_snapshot_index(struct ib_store *store, const char *digest, const char *diff_id, struct ib_err **err);
+struct ib_layer_entry;
+typedef int (*ib_layer_entry_fn)(const struct ib_layer_entry *e, void *userdata);
+/* Call @fn for each line of the index of layer @diff_id (xattrs "", mtime 0). */
+int ib_snapshot_read_index(const struct ib_store *store, const char *diff_id, ib_layer_entry_fn fn,
+                           void *userdata, struct ib_err **err);
+
 /* One tar entry as the layer list sees it (for tests and `debug-layer list`). */
 struct ib_layer_entry {
         char type;              /* f regular, d dir, l symlink, h hardlink, c/b device, p fifo */
@@ -121,7 +140,6 @@ struct ib_layer_entry {
         const char *link;       /* symlink or hardlink target, or NULL */
         const char *xattrs;     /* "name=hexvalue,name=hexvalue" sorted, or "" */
 };
-typedef int (*ib_layer_entry_fn)(const struct ib_layer_entry *e, void *userdata);
 /* Read the blob at @path (any compression) and call @fn for each entry in tar
  * order; a non-zero return of @fn stops the walk and is returned. */
 int ib_snapshot_list(const char *path, ib_layer_entry_fn fn, void *userdata, struct ib_err **err);

@@ -7,6 +7,10 @@
  *       prints the layer dir; says on stderr whether it was extracted or reused
  *   imgbuild debug-layer list BLOB
  *       one line per entry: type path mode uid gid size link xattrs
+ *   imgbuild debug-layer index [--root STORE] --diff-id DIFFID DIGEST
+ *       make the layer's entries index from the blob, without extracting it
+ *   imgbuild debug-layer entries [--root STORE] DIFFID
+ *       print the entries index like list (type path mode uid gid size link -)
  *
  * SOURCE_DATE_EPOCH in the environment works like --source-date-epoch. */
 #include "lib/ib.h"
@@ -22,7 +26,9 @@ static void usage(FILE *out)
         fprintf(out, "Usage: imgbuild " VERB " export [--root STORE] [--compression gzip|zstd|none]\n"
                      "                   [--level N] [--source-date-epoch N] DIR\n"
                      "       imgbuild " VERB " import [--root STORE] --diff-id DIFFID DIGEST\n"
-                     "       imgbuild " VERB " list BLOB\n");
+                     "       imgbuild " VERB " list BLOB\n"
+                     "       imgbuild " VERB " index [--root STORE] --diff-id DIFFID DIGEST\n"
+                     "       imgbuild " VERB " entries [--root STORE] DIFFID\n");
 }
 
 static int parse_int64(const char *s, int64_t *ret)
@@ -120,7 +126,7 @@ static void report_stats(const struct ib_import_stats *st)
                        st->xattrs_skipped, st->xattr_example);
 }
 
-static int cmd_import(int argc, char **argv)
+static int cmd_import(int argc, char **argv, bool index_only)
 {
         static const struct option opts[] = {
                 { "root", required_argument, NULL, 'r' },
@@ -154,6 +160,13 @@ static int cmd_import(int argc, char **argv)
                 return ib_cli_usage_error(VERB, "import needs --diff-id and one DIGEST");
         if (open_store(root, &store, &err) < 0)
                 return ib_cli_fail(&err);
+        if (index_only) {
+                if (ib_snapshot_index(store, argv[optind], diff_id, &err) < 0)
+                        return ib_cli_fail(&err);
+                _cleanup_free_ char *p = ib_snapshot_index_path(store, diff_id);
+                printf("%s\n", p);
+                return 0;
+        }
         r = ib_snapshot_import(store, argv[optind], diff_id, &dir, &st, &err);
         if (r < 0) {
                 ib_import_stats_release(&st);
@@ -186,6 +199,29 @@ static int cmd_list(int argc, char **argv)
         return 0;
 }
 
+static int cmd_entries(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "root", required_argument, NULL, 'r' },
+                {},
+        };
+        _cleanup_(ib_store_closep) struct ib_store *store = NULL;
+        _cleanup_err_ struct ib_err *err = NULL;
+        const char *root = NULL;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (c != 'r')
+                        return ib_cli_usage_error(VERB, "unknown option");
+                root = optarg;
+        }
+        if (optind + 1 != argc)
+                return ib_cli_usage_error(VERB, "entries needs one DIFFID");
+        if (open_store(root, &store, &err) < 0 || ib_snapshot_read_index(store, argv[optind], print_entry, NULL, &err) < 0)
+                return ib_cli_fail(&err);
+        return 0;
+}
+
 int ib_cmd_debug_layer(int argc, char **argv)
 {
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -196,7 +232,11 @@ int ib_cmd_debug_layer(int argc, char **argv)
         if (strcmp(argv[1], "export") == 0)
                 return cmd_export(argc - 1, argv + 1);
         if (strcmp(argv[1], "import") == 0)
-                return cmd_import(argc - 1, argv + 1);
+                return cmd_import(argc - 1, argv + 1, false);
+        if (strcmp(argv[1], "index") == 0)
+                return cmd_import(argc - 1, argv + 1, true);
+        if (strcmp(argv[1], "entries") == 0)
+                return cmd_entries(argc - 1, argv + 1);
         if (strcmp(argv[1], "list") == 0)
                 return cmd_list(argc - 1, argv + 1);
         return ib_cli_usage_error(VERB, "unknown subcommand '%s'", argv[1]);

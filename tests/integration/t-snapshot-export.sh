@@ -59,6 +59,23 @@ is "$(count_entries "$S/tmp")" 0 "no scratch left in tmp/"
 ok "second import reuses it" ns "$IMGBUILD" debug-layer import --root "$S" --diff-id "$DIFF" "$DIGEST"
 like "$(ns "$IMGBUILD" debug-layer import --root "$S" --diff-id "$DIFF" "$DIGEST" 2>&1 >/dev/null)" "reused" "second import says reused"
 
+# The entries index (for COPY-only stages): written by import next to the layer,
+# or made from the blob alone without extracting.
+ent=$("$IMGBUILD" debug-layer entries --root "$S" "$DIFF")
+is "$(echo "$ent" | grep -E '^. (del.txt|od|own.txt|new.txt|sym) ')" "w del.txt 0644 0 0 0 - -
+h new.txt 0644 0 0 0 new-link -
+d od 0755 0 0 0 - -
+o od 0644 0 0 0 - -
+f own.txt 0644 1000 1000 4 - -
+l sym 0777 0 0 0 new.txt -" "entries index: whiteout, hardlink, dir, opaque marker, owner, symlink"
+is "$(echo "$ent" | wc -l)" 21 "one index line per tar entry"
+S2=$IB_TMP/store2
+mkdir -p "$S2/blobs/sha256" && cp "$BLOB" "$S2/blobs/sha256/"
+idx=$("$IMGBUILD" debug-layer index --root "$S2" --diff-id "$DIFF" "$DIGEST")
+ok "index without extracting: same index as the import wrote" cmp "$idx" "$S/layers/${DIFF#sha256:}.entries"
+is "$(layer_dirs "$S2")" 0 "  and no layer dir"
+fails "index of a blob with the wrong diff_id is refused" "$IMGBUILD" debug-layer index --root "$S2" --diff-id "$(echo "$DIFF" | tr 0-8 1-9)" "$DIGEST"
+
 # Reproducible: same dir twice, and the same changes made again later, with SOURCE_DATE_EPOCH.
 sleep 1.1
 ok "the same scenario again, later" ns sh "$TL/ovl-scenario.sh" "$IB_TMP/b"

@@ -39,6 +39,38 @@ is "$(stat -c '%F %t:%T' "$top/del" "$top/d/x" "$top/d/sub" 2>&1 | tr '\n' ' ')"
 # shellcheck disable=SC2086
 ok "overlay of the imported layers == umoci unpack" ns sh "$TL/ovl-cmp.sh" "$IB_TMP/m1" "$IB_TMP/ref/rootfs" $dirs
 
+# --- buildah (containers/storage) -> imgbuild: its layers carry opaque dirs
+# buildah names images after the layout path, which must be lowercase: digits only here
+B=/tmp/ib-buildah-$$-$RANDOM
+mkdir -p "$B" && on_exit "rm -rf '$B'"
+if make_busybox_layout "$B/bb" >/dev/null 2>&1; then
+        printf '%s\n' "FROM oci:$B/bb:latest" \
+                "RUN mkdir -p /d/sub && echo x >/d/x && echo y >/d/sub/y && echo gone >/gone && ln -s /d /dl" \
+                "RUN rm -rf /d && mkdir /d && echo n >/d/n && rm /gone && chmod 700 /d" >"$IB_TMP/Containerfile"
+        bh() { buildah --root "$B/root" --runroot "$B/run" --storage-driver overlay "$@"; }
+        on_exit "buildah --root '$B/root' --runroot '$B/run' --storage-driver overlay rm -a"
+        ok "buildah builds a 3-layer image (rm -rf d && mkdir d)" bh bud --layers --runtime runc --network host \
+                --isolation chroot -t localhost/opq -f "$IB_TMP/Containerfile" "$IB_TMP"
+        ok "buildah pushes it to an OCI layout" bh push localhost/opq "oci:$IB_TMP/bh:t"
+        layers=$(python3 "$TL/ocilayers.py" "$IB_TMP/bh" t)
+        top=$(echo "$layers" | tail -n 1 | cut -d' ' -f1)
+        like "$(tar -tzf "$IB_TMP/bh/blobs/sha256/${top#sha256:}" | tr '\n' ' ')" "d/\.wh\.\.wh\.\.opq" "its last layer has an opaque dir"
+        cp "$IB_TMP"/bh/blobs/sha256/* "$S/blobs/sha256/"
+        dirs=""
+        while read -r dg di; do
+                d=$(ns "$IMGBUILD" debug-layer import --root "$S" --diff-id "$di" "$dg" 2>/dev/null)
+                ok "import buildah's layer ${dg:7:12}" test -d "$d"
+                dirs="$d $dirs"
+        done <<<"$layers"
+        top=${dirs%% *}
+        is "$(getfattr --only-values -n user.overlay.opaque "$top/d" 2>/dev/null)" y "the opaque dir is marked for overlay"
+        ok "umoci unpack of buildah's image (the reference)" umoci unpack --image "$IB_TMP/bh:t" "$IB_TMP/bhref"
+        # shellcheck disable=SC2086
+        ok "overlay of the imported layers == umoci unpack (opaque dir honoured)" ns sh "$TL/ovl-cmp.sh" "$IB_TMP/m3" "$IB_TMP/bhref/rootfs" $dirs
+else
+        ok "busybox base for buildah" false
+fi
+
 # --- imgbuild -> umoci
 ok "overlay scenario" ns sh "$TL/ovl-scenario.sh" "$IB_TMP/sc"
 l1=$(ns "$IMGBUILD" debug-layer export --root "$S" "$IB_TMP/sc/lower")

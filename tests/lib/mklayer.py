@@ -1,16 +1,26 @@
 #!/usr/bin/env python3
-"""mklayer.py STORE [--gzip|--zstd|--none] [--truncate] ENTRY...: craft a layer
+"""mklayer.py STORE [--gzip|--zstd|--none] [--truncate] ENTRY... [-- LAYER2...]: craft layers
 blob with Python's tarfile (hostile ones too), store it as
-STORE/blobs/sha256/<digest> and print "digest diff_id".
+STORE/blobs/sha256/<digest> and print "digest diff_id" (one line per layer;
+layers are separated by a lone "--").
 ENTRY:  f:NAME[:CONTENT]  d:NAME  l:NAME:TARGET (symlink)  h:NAME:TARGET (hardlink)
         o:NAME:UID:GID (file with that owner)  x:NAME:KEY=VALUE (file with an xattr)
         c:NAME:MAJOR:MINOR (char device)  w:NAME (file, mode 0644; for whiteouts)"""
 import gzip, hashlib, io, os, subprocess, sys, tarfile
 
 def main():
-    store, args = sys.argv[1], sys.argv[2:]
+    store, rest = sys.argv[1], sys.argv[2:]
+    while True:
+        if "--" in rest:
+            i = rest.index("--")
+            layer(store, rest[:i]); rest = rest[i + 1:]
+        else:
+            layer(store, rest); break
+
+def layer(store, args):
+    args = list(args)
     comp, truncate = "gzip", False
-    while args and args[0].startswith("--"):
+    while args and args[0].startswith("--") and len(args[0]) > 2:
         a = args.pop(0)
         if a == "--truncate": truncate = True
         else: comp = a[2:]

@@ -42,6 +42,8 @@ static char *compress_blob(struct ib_store *s, enum ib_compression c, int level,
 }
 
 /* Decompress the file at @path; returns 0 and the output, or < 0 with the message in *msg. */
+static bool threaded;
+
 static int decompress_file(const char *path, struct ib_buf *out, char **ret_diff, char **ret_blob, char **msg)
 {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -50,6 +52,8 @@ static int decompress_file(const char *path, struct ib_buf *out, char **ret_diff
         const void *buf;
         ssize_t n;
         int r = ib_zin_new(fd, "test", &z, &err);
+        if (r == 0 && threaded)
+                r = ib_zin_start_thread(z, &err);
 
         while (r == 0 && (n = ib_zin_read(z, &buf, &err)) != 0) {
                 if (n < 0) {
@@ -173,6 +177,8 @@ static void check_imported(const char *dir, bool wh)
         ssize_t n = readlink(l, buf, sizeof(buf));
         IB_OK(n == 1 && buf[0] == 'f', "symlink target");
         IB_OK(lstat(p, &a) == 0 && S_ISFIFO(a.st_mode), "fifo");
+        _cleanup_free_ char *u8 = ib_strdupf("%s/d/F\xc5\x91", dir), *raw = ib_strdupf("%s/d/bad\xff", dir);
+        IB_OK(access(u8, F_OK) == 0 && access(raw, F_OK) == 0, "UTF-8 and non-UTF-8 names kept byte for byte");
         if (wh) {
                 _cleanup_free_ char *g = ib_strdupf("%s/d/gone", dir);
                 IB_OK(lstat(g, &a) == 0 && S_ISCHR(a.st_mode) && a.st_rdev == makedev(0, 0), "whiteout back as 0:0");
@@ -196,7 +202,7 @@ static void test_round_trip(struct ib_store *s)
         int r;
 
         _cleanup_free_ char *cmd = ib_strdupf("set -e; cd %s; mkdir -p src/ro/in src/d; cd src; echo hello >d/f; "
-                                              "ln d/f d/h; ln -s f d/l; mkfifo d/p; chmod 4755 d/f; "
+                                              "ln d/f d/h; ln -s f d/l; mkfifo d/p; chmod 4755 d/f; echo u8 >d/F\xc5\x91; echo raw >d/bad\xff; "
                                               "truncate -s 5M d/sparse; echo end >>d/sparse; echo x >ro/in/x; chmod 555 ro", t);
         _cleanup_free_ char *srcf = ib_strdupf("%s/d/f", src), *srcro = ib_strdupf("%s/ro", src);
         IB_OK(system(cmd) == 0, "make the source tree");
@@ -217,9 +223,9 @@ static void test_round_trip(struct ib_store *s)
         blob = ib_store_blob_path(s, d.digest);
         struct ib_buf list = IB_BUF_INIT;
         IB_OK(ib_snapshot_list(blob, collect, &list, &err) == 0, "list the blob");
-        IB_STREQ(list.buf, wh ? "d d/ 0755 -|f d/.wh.gone 0644 -|f d/f 4755 -|h d/h 4755 d/f|l d/l 0777 f|p d/p 0644 -|"
+        IB_STREQ(list.buf, wh ? "d d/ 0755 -|f d/.wh.gone 0644 -|f d/F\xc5\x91 0644 -|f d/bad\xff 0644 -|f d/f 4755 -|h d/h 4755 d/f|l d/l 0777 f|p d/p 0644 -|"
                                 "f d/sparse 0644 -|d ro/ 0555 -|f ro/.wh..wh..opq 0644 -|d ro/in/ 0755 -|f ro/in/x 0644 -|"
-                              : "d d/ 0755 -|f d/f 4755 -|h d/h 4755 d/f|l d/l 0777 f|p d/p 0644 -|"
+                              : "d d/ 0755 -|f d/F\xc5\x91 0644 -|f d/bad\xff 0644 -|f d/f 4755 -|h d/h 4755 d/f|l d/l 0777 f|p d/p 0644 -|"
                                 "f d/sparse 0644 -|d ro/ 0555 -|d ro/in/ 0755 -|f ro/in/x 0644 -|",
                   "entries sorted, hardlink, whiteout and opaque marker");
         ib_buf_release(&list);
@@ -260,6 +266,9 @@ int main(void)
                 return ib_t_done();
         }
         test_streams(s);
+        threaded = true;        /* the same with the decompression thread */
+        test_streams(s);
+        threaded = false;
         test_round_trip(s);
         ib_store_close(s);
         return ib_t_done();
