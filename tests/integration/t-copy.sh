@@ -46,29 +46,19 @@ URL=http://127.0.0.1:$PORT/remote.txt
 # userns_identity cmd...: as root, run cmd in a new user + mount namespace
 # with the identity map 0..65535 written directly (util-linux 2.38's
 # --map-users goes through newuidmap, which wants /etc/subuid entries for root).
-cat >"$IB_TMP/userns.py" <<'PY'
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-r, w = os.pipe(); r2, w2 = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.close(w); os.close(r2)
-    if libc.unshare(0x10000000 | 0x00020000) != 0:   # CLONE_NEWUSER | CLONE_NEWNS
-        os._exit(125)
-    os.write(w2, b"x"); os.close(w2)
-    os.read(r, 1)
-    os.setgid(0); os.setuid(0)
-    os.execvp(sys.argv[1], sys.argv[1:])
-os.close(r); os.close(w2)
-if os.read(r2, 1) == b"x":
-    for f in ("uid_map", "gid_map"):
-        with open("/proc/%d/%s" % (pid, f), "w") as m:
-            m.write("0 0 65536\n")
-os.write(w, b"x"); os.close(w)
-_, st = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(st))
-PY
-userns_identity() { python3 "$IB_TMP/userns.py" "$@"; }
+userns_identity() {
+        local f pid rc me
+        f=$(mktemp -u "$IB_TMP/ns.XXXXXX"); mkfifo "$f"
+        unshare --user --mount sh -c 'read _ <"$0"; exec "$@"' "$f" "$@" <&0 &
+        pid=$!
+        me=$(readlink /proc/self/ns/user)
+        while [ "$(readlink "/proc/$pid/ns/user" 2>/dev/null)" = "$me" ]; do sleep 0.01; done
+        echo '0 0 65536' >"/proc/$pid/uid_map"; echo '0 0 65536' >"/proc/$pid/gid_map"
+        echo go >"$f"
+        wait "$pid"; rc=$?
+        rm -f "$f"
+        return $rc
+}
 # run_ns MODE cmd...: run cmd inside this mode's user namespace.
 run_ns() {
         local mode=$1; shift
