@@ -108,8 +108,22 @@ static int add_entry(struct ib_copy_plan *p, const struct entry *ne, struct entr
                 if (od != nd)
                         return ib_err_set(err, EEXIST, "%s: cannot copy %s over %s `/%s`", p->what,
                                           nd ? "a directory" : "a file", od ? "the directory" : "the file", ne->dst);
-                if (od && (ne->kind == E_PARENT || ne->kind == E_LOWER)) {
-                        *ret = old;     /* already there: keep it */
+                if (od) {
+                        /* Directories merge in place (their children are
+                         * planned after them): a source dir's metadata
+                         * replaces what was planned, as BuildKit overwrites
+                         * the metadata of nested directories. */
+                        if (ne->kind == E_DIR && old->kind != E_ARCHIVE) {
+                                free(old->src);
+                                old->src = IB_TAKE_PTR(((struct entry *) ne)->src);
+                                old->kind = E_DIR;
+                                old->st = ne->st;
+                                old->mode = ne->mode;
+                                old->uid = ne->uid;
+                                old->gid = ne->gid;
+                                old->in_lower = old->in_lower || ne->in_lower;
+                        }
+                        *ret = old;
                         free(ne->src);
                         free(ne->dst);
                         free(ne->link);
@@ -119,8 +133,6 @@ static int add_entry(struct ib_copy_plan *p, const struct entry *ne, struct entr
         }
         ib_grow(&p->e, &p->alloc, p->n + 1, sizeof(*p->e));
         p->e[p->n] = *ne;
-        if (old && is_dir_kind(old->kind))
-                p->e[p->n].in_lower = old->in_lower;
         map_put(p, ne->dst, p->n);
         *ret = &p->e[p->n++];
         return 0;
@@ -1142,32 +1154,29 @@ static void frame_u64(struct ib_sha256 *h, uint64_t v)
         frame(h, &v, sizeof(v));
 }
 
-/* The xattrs an entry carries into the layer, framed sorted by name. */
+/* The xattrs an entry carries into the layer, framed sorted by name.  By
+ * path (one syscall when there are none, the common case): the components
+ * below the context root were walked without following links. */
 static void frame_xattrs(struct ib_copy_plan *p, struct ib_sha256 *h, const struct entry *e)
 {
-        _cleanup_err_ struct ib_err *err = NULL;
         char names[4096], val[65536];
         _cleanup_strv_ char **v = NULL;
 
         if (e->kind != E_FILE && e->kind != E_DIR)
                 return;
-        int fd = *e->src ? ib_open_in_root(ib_context_fd(p->ctx), e->src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, &err)
-                         : openat(ib_context_fd(p->ctx), ".", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        ssize_t n = flistxattr(fd, names, sizeof(names));
+        _cleanup_free_ char *path = path_join2(ib_context_path(p->ctx), e->src);
+        ssize_t n = llistxattr(path, names, sizeof(names));
         for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t) strlen(names + off) + 1)
                 if (ib_xattr_copyable(names + off))
                         ib_strv_push(&v, names + off);
-        if (v) {
-                qsort(v, ib_strv_len(v), sizeof(*v), cmp_str);
-                for (size_t i = 0; v[i]; i++) {
-                        ssize_t vl = fgetxattr(fd, v[i], val, sizeof(val));
-                        frame_str(h, v[i]);
-                        frame(h, val, vl > 0 ? (size_t) vl : 0);
-                }
+        if (!v)
+                return;
+        qsort(v, ib_strv_len(v), sizeof(*v), cmp_str);
+        for (size_t i = 0; v[i]; i++) {
+                ssize_t vl = lgetxattr(path, v[i], val, sizeof(val));
+                frame_str(h, v[i]);
+                frame(h, val, vl > 0 ? (size_t) vl : 0);
         }
-        close(fd);
 }
 
 static int entry_digest(struct ib_copy_plan *p, struct entry *e, struct ib_err **err)

@@ -4,6 +4,8 @@
 #include "lib/ib.h"
 #include "src/context-int.h"
 #include "tests/lib/ib-test.h"
+#include <archive.h>
+#include <archive_entry.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <fnmatch.h>
@@ -506,7 +508,103 @@ static void test_apply(struct ib_context *ctx)
         IB_OK(lstat(cp, &l) == 0 && S_ISREG(l.st_mode), "a symlink named as source is followed (BuildKit)");
         IB_OK(a.st_uid == 0 && a.st_gid == 0, "owner root by default");
         ib_copy_plan_free(p);
+        p = NULL;
+
+        /* Two source dirs with a common subdir merge into one destination. */
+        const char *const two[] = { "dir", "dir2", NULL };
+        o = (struct ib_copy_opts) { .sources = (char *const *) two, .dest = "/m/" };
+        r = ib_copy_plan_new(ctx, &o, &p, &e);
+        if (r == 0)
+                r = ib_copy_plan_apply(p, lfd, &e);
+        _cleanup_free_ char *m1 = ib_strdupf("%s/m/sub/z.go", layer), *m2 = ib_strdupf("%s/m/sub/w.go", layer);
+        IB_OK(r == 0 && access(m1, F_OK) == 0 && access(m2, F_OK) == 0, "merging dirs from two sources: %s",
+              e ? e->msg : "ok");
+        ib_copy_plan_free(p);
         ib_err_free(&e);
+}
+
+/* ------------------------------------------------------ tar contexts */
+
+struct tent { const char *name; char type; const char *target; };
+
+static void make_tar(const char *path, const struct tent *t, size_t n)
+{
+        struct archive *a = archive_write_new();
+        archive_write_add_filter_gzip(a);
+        archive_write_set_format_pax_restricted(a);
+        archive_write_open_filename(a, path);
+        for (size_t i = 0; i < n; i++) {
+                struct archive_entry *ae = archive_entry_new();
+                archive_entry_set_pathname(ae, t[i].name);
+                archive_entry_set_perm(ae, 0644);
+                archive_entry_set_mtime(ae, 1234567890, 0);
+                switch (t[i].type) {
+                case 'd': archive_entry_set_filetype(ae, AE_IFDIR); archive_entry_set_perm(ae, 0750); break;
+                case 'l': archive_entry_set_filetype(ae, AE_IFLNK); archive_entry_set_symlink(ae, t[i].target); break;
+                case 'h': archive_entry_set_filetype(ae, AE_IFREG); archive_entry_set_hardlink(ae, t[i].target); break;
+                case 'c': archive_entry_set_filetype(ae, AE_IFCHR); archive_entry_set_rdevmajor(ae, 1);
+                          archive_entry_set_rdevminor(ae, 3); break;
+                default: archive_entry_set_filetype(ae, AE_IFREG); archive_entry_set_size(ae, 3); break;
+                }
+                archive_write_header(a, ae);
+                if (t[i].type == 'f')
+                        archive_write_data(a, "abc", 3);
+                archive_entry_free(ae);
+        }
+        archive_write_close(a);
+        archive_write_free(a);
+}
+
+static void test_tar_context(void)
+{
+        _cleanup_free_ char *sdir = ib_strdupf("%s/tstore", T), *tar = ib_strdupf("%s/t.tgz", T);
+        _cleanup_free_ char *spec = ib_strdupf("tar://%s", tar);
+        struct ib_store *store = NULL;
+        struct ib_context *c = NULL;
+        struct ib_err *e = NULL;
+        struct stat a, b;
+
+        IB_OK(ib_store_open(sdir, &store, &e) == 0, "store for tar contexts");
+        const struct tent good[] = { { "top", 'd', NULL }, { "top/f", 'f', NULL }, { "top/l", 'l', "f" },
+                                     { "top/h", 'h', "top/f" }, { "/abs.txt", 'f', NULL }, { "./dot/x", 'f', NULL },
+                                     { "dev", 'c', NULL } };
+        make_tar(tar, good, IB_ELEMENTSOF(good));
+        IB_OK(ib_context_open(spec, store, &c, &e) == 0, "tar context opens: %s", e ? e->msg : "ok");
+        if (c) {
+                _cleanup_free_ char *f = ib_strdupf("%s/top/f", ib_context_path(c)),
+                                    *h = ib_strdupf("%s/top/h", ib_context_path(c)),
+                                    *abs = ib_strdupf("%s/abs.txt", ib_context_path(c)),
+                                    *dot = ib_strdupf("%s/dot/x", ib_context_path(c)),
+                                    *dev = ib_strdupf("%s/dev", ib_context_path(c)),
+                                    *top = ib_strdupf("%s/top", ib_context_path(c));
+                IB_OK(stat(f, &a) == 0 && stat(h, &b) == 0 && a.st_ino == b.st_ino, "tar hardlink extracted as one");
+                IB_OK(access(abs, F_OK) == 0 && access(dot, F_OK) == 0, "absolute and ./ names land inside");
+                IB_OK(access(dev, F_OK) != 0, "device entries skipped");
+                IB_OK(stat(top, &a) == 0 && (a.st_mode & 07777) == 0750 && a.st_mtim.tv_sec == 1234567890,
+                      "dir mode and mtime applied after its contents");
+                _cleanup_free_ char *path = ib_strdup(ib_context_path(c));
+                ib_context_free(c);
+                c = NULL;
+                IB_OK(access(path, F_OK) != 0, "the extracted context is removed with it");
+        }
+        _cleanup_free_ char *outside = ib_strdupf("%s/escaped", T);
+        const struct { struct tent t[2]; size_t n; const char *err; } bad[] = {
+                { { { "../evil", 'f', NULL } }, 1, "climbs out" },
+                { { { "lnk", 'l', T }, { "lnk/escaped", 'f', NULL } }, 2, "symlink" },
+                { { { "x/../../evil", 'f', NULL } }, 1, "climbs out" },
+                { { { "hl", 'h', "../../etc/passwd" } }, 1, "points outside" },
+                { { { "hl", 'h', "nothere" } }, 1, "not an extracted regular file" },
+        };
+        for (size_t i = 0; i < IB_ELEMENTSOF(bad); i++) {
+                make_tar(tar, bad[i].t, bad[i].n);
+                int r = ib_context_open(spec, store, &c, &e);
+                IB_OK(r < 0 && e && strstr(e->msg, bad[i].err), "hostile tar %zu refused: %s", i, e ? e->msg : "opened");
+                ib_err_free(&e);
+                ib_context_free(c);
+                c = NULL;
+        }
+        IB_OK(access(outside, F_OK) != 0, "nothing written through a symlink out of the context");
+        ib_store_close(store);
 }
 
 int main(void)
@@ -522,6 +620,7 @@ int main(void)
         put("dir/sub/z.go", "package z\n");
         put("dir/run.sh", "#!/bin/sh\n");
         put("a/b/c.txt", "c\n");
+        put("dir2/sub/w.go", "package w\n");
         _cleanup_free_ char *run = ib_strdupf("%s/dir/run.sh", T), *y = ib_strdupf("%s/dir/y.txt", T),
                             *h = ib_strdupf("%s/dir/hard.txt", T);
         (void) chmod(run, 0700);
@@ -540,6 +639,7 @@ int main(void)
         test_apply(ctx);
         ib_context_free(ctx);
         test_key();
+        test_tar_context();
 
         IB_OK(ib_context_open("s3://bucket/ctx.tgz", NULL, &ctx, &e) < 0 && strstr(e->msg, "gs://, s3://"),
               "s3:// context refused with a reason: %s", e ? e->msg : "-");
