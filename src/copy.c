@@ -590,9 +590,7 @@ static bool is_archive(struct ib_copy_plan *p, const char *src)
         if (fd < 0)
                 return false;
         a = archive_read_new();
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
+        ib_archive_read_tar_support(a);
         yes = archive_read_open_fd(a, fd, 1 << 16) == ARCHIVE_OK && archive_read_next_header(a, &ae) == ARCHIVE_OK;
         archive_read_free(a);
         return yes;
@@ -1370,9 +1368,7 @@ static int apply_archive(struct ib_copy_plan *p, struct entry *e, int layer_fd, 
         if (dfd < 0)
                 return dfd;
         struct archive *a = archive_read_new();
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
+        ib_archive_read_tar_support(a);
         int r = archive_read_open_fd(a, in, 1 << 16) != ARCHIVE_OK ? ib_err_archive(err, a, what)
                                                                    : ib_untar(a, dfd, &o, &p->stats, err);
         archive_read_free(a);

@@ -28,7 +28,10 @@ touch -d '2001-02-03 04:05:06.123456789' "$CTX/hello.txt" "$CTX/dir/run.sh"
 touch -d '2002-01-01 00:00:00' "$CTX/dir"
 mkdir -p "$IB_TMP/arch/pkg/bin"; echo tool >"$IB_TMP/arch/pkg/bin/tool"; chmod 755 "$IB_TMP/arch/pkg/bin/tool"
 tar -C "$IB_TMP/arch" --owner=123 --group=456 -czf "$CTX/pkg.tar.gz" pkg
-cp "$CTX/pkg.tar.gz" "$CTX/notanarchive.gz.txt"; printf 'plain' >"$CTX/notanarchive.gz.txt"
+printf 'plain' >"$CTX/notanarchive.gz.txt"
+tar -C "$IB_TMP/arch" --transform 's/^pkg/zst/' --zstd -cf "$CTX/z.tar.zst" pkg
+tar -C "$IB_TMP/arch" --transform 's/^pkg/bz2/' -cjf "$CTX/oddly-named.blob" pkg
+tar -C "$IB_TMP/arch" --transform 's/^pkg/xz/' -cJf "$CTX/x.tar.xz" pkg
 printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n' >"$IB_TMP/passwd"
 printf 'root:x:0:\nextra:x:5555:user\n' >"$IB_TMP/group"
 tar -C "$CTX" -czf "$IB_TMP/ctx.tar.gz" .
@@ -155,6 +158,10 @@ suite() {
         is "$(cat "$L/opt/pkg/bin/tool" 2>/dev/null)" tool "$mode: archive unpacked into the destination"
         is "$(nstat '%u:%g %a' "$L/opt/pkg/bin/tool")" "123:456 755" "$mode: archive owners and modes kept"
         is "$(cat "$L/opt/notanarchive.gz.txt" 2>/dev/null)" plain "$mode: a non-archive is copied as is"
+        L=$work/l6b
+        ok "$mode: ADD zstd, bzip2 (odd name), xz archives" dc --add --dest /o/ --layer "$L" z.tar.zst oddly-named.blob x.tar.xz
+        is "$(cat "$L/o/zst/bin/tool" "$L/o/bz2/bin/tool" "$L/o/xz/bin/tool" 2>/dev/null | tr '\n' ' ')" "tool tool tool " \
+                "$mode: archives recognised by content and unpacked"
 
         # ADD of a URL with a right and a wrong checksum.
         L=$work/l7
