@@ -117,6 +117,8 @@ suite() {
         is "$(nstat '%u:%g %a' "$L/srv")" "1000:5555 755" "$mode: created parent dir 0755, owned as --chown (BuildKit)"
         dc --chown nosuch --passwd "$IB_TMP/passwd" --dest /x/ hello.txt >/dev/null 2>"$work/err"
         like "$(cat "$work/err")" "user .nosuch. not found" "$mode: unknown --chown user named"
+        dc --chown 70000 --dest /x/ --layer "$work/l2b" hello.txt >/dev/null 2>"$work/err"
+        like "$(cat "$work/err")" "chown ./x/hello.txt. to 70000:70000.*not mapped" "$mode: an unmapped --chown id fails with a hint"
 
         # Bad sources.
         dc --dest /x/ ../x >/dev/null 2>"$work/err"; rc=$?
@@ -169,6 +171,9 @@ suite() {
         is "$(cat "$L/dl/remote.txt" 2>/dev/null)" "remote file" "$mode: URL fetched into the layer"
         is "$(nstat '%u:%g %a' "$L/dl/remote.txt")" "0:0 600" "$mode: fetched file is 0600 root"
         is "$(stat -c %Y "$L/dl/remote.txt")" "$(stat -c %Y "$WWW/remote.txt")" "$mode: mtime from Last-Modified"
+        L=$work/l7b
+        ok "$mode: ADD url --chown --chmod" dc --add --chown 1000:1000 --chmod 0640 --dest /dl/renamed --layer "$L" "$URL"
+        is "$(nstat '%u:%g %a' "$L/dl/renamed")" "1000:1000 640" "$mode: --chown/--chmod on a fetched file, named by the dest"
         L=$work/l8
         dc --add --checksum "sha256:$(echo x | sha256sum | cut -d' ' -f1)" --dest /dl/ --layer "$L" "$URL" \
                 >/dev/null 2>"$work/err"; rc=$?
