@@ -46,6 +46,8 @@ static void test_glob(void)
                 { "[\\-]", "-", 1 }, { "[x\\-]", "z", 0 }, { ".*", ".hidden", 1 }, { "*", ".hidden", 1 },
                 { "[", "a", -EINVAL }, { "[^", "a", -EINVAL }, { "[-]", "-", -EINVAL }, { "[]a]", "]", -EINVAL },
                 { "a[", "x", -EINVAL }, { "\\", "a", -EINVAL }, { "*.txt", "a.txt", 1 }, { "*.txt", "a.txt.go", 0 },
+                { "*a*a*a*a*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0 },
+                { "*[a-c]?x*", "zzbqxq", 1 }, { "a*b?c", "axxbyc", 1 }, { "a*b?c", "axxbc", 0 },
         };
         for (size_t i = 0; i < IB_ELEMENTSOF(c); i++) {
                 int r = ib_glob_match(c[i].pat, c[i].name);
