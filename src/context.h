@@ -113,7 +113,9 @@ int ib_context_walk(struct ib_context *c, const char *reldir, const struct ib_fi
  * one record per file framed with an xxhash of the record; a damaged record
  * ends the load (the rest is simply re-hashed).  Entries whose ctime is not
  * strictly older than the moment hashing started are not trusted next time
- * (a write in the same clock tick could hide), git's "racy clean" rule. */
+ * (a write in the same clock tick could hide), git's "racy clean" rule.
+ * Entries of vanished files are dropped once the index holds far more
+ * entries (2x + 100000) than the current process used.  Thread-safe. */
 struct ib_file_index_stats {
         uint64_t hashed;        /* files read and hashed */
         uint64_t reused;        /* digests taken from the index */
