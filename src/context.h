@@ -164,6 +164,19 @@ int ib_group_lookup(const char *group, const char *name, gid_t *ret_gid);
  * @abs_path is absolute and clean ("/usr/lib"). */
 typedef int (*ib_copy_lookup_fn)(const char *abs_path, struct stat *ret, char **ret_link, void *ud);
 
+/* A ready ib_copy_lookup_fn over a stack of overlay-form layer dirs, top
+ * layer first, without mounting them: whiteouts (0:0 character devices, or
+ * `.wh.NAME` files) hide lower entries, opaque dirs (trusted. or
+ * user.overlay.opaque = "y") hide lower contents.  Pass the stack as the
+ * lookup's @ud.  ib_layer_stack_read() reads a regular file (e.g.
+ * /etc/passwd for --chown): -ENOENT when absent or not a regular file. */
+struct ib_layer_stack;
+int ib_layer_stack_open(char *const *dirs_top_first, struct ib_layer_stack **ret, struct ib_err **err);
+void ib_layer_stack_free(struct ib_layer_stack *s);
+int ib_layer_stack_lookup(const char *abs_path, struct stat *ret, char **ret_link, void *stack);
+int ib_layer_stack_read(struct ib_layer_stack *s, const char *abs_path, size_t max, char **ret,
+                        struct ib_err **err);
+
 enum ib_copy_kind { IB_COPY_COPY, IB_COPY_ADD };
 
 struct ib_copy_opts {
