@@ -35,9 +35,17 @@ tar -C "$IB_TMP/arch" --transform 's/^pkg/xz/' -cJf "$CTX/x.tar.xz" pkg
 printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n' >"$IB_TMP/passwd"
 printf 'root:x:0:\nextra:x:5555:user\n' >"$IB_TMP/group"
 tar -C "$CTX" -czf "$IB_TMP/ctx.tar.gz" .
+# A lower layer (overlay form) standing for the image below the COPY.
+LOW=$IB_TMP/lower
+mkdir -p "$LOW/etc" "$LOW/usr/lib" "$LOW/srv"
+printf 'root:x:0:0:root:/root:/bin/sh\nimguser:x:4242:4343:img:/:/bin/sh\n' >"$LOW/etc/passwd"
+printf 'root:x:0:\nimggroup:x:4343:\n' >"$LOW/etc/group"
+ln -s usr/lib "$LOW/lib"
+touch -d '2003-03-03' "$LOW/srv"
 chmod -R a+rX "$IB_TMP"
 chmod 755 "$IB_TMP"
 chmod 0754 "$CTX/dir/run.sh"
+chmod 0710 "$LOW/srv"; touch -d '2003-03-03' "$LOW/srv"
 
 # A loopback HTTP server for ADD <url>.
 WWW=$IB_TMP/www; mkdir -p "$WWW"; echo 'remote file' >"$WWW/remote.txt"
@@ -119,6 +127,16 @@ suite() {
         like "$(cat "$work/err")" "user .nosuch. not found" "$mode: unknown --chown user named"
         dc --chown 70000 --dest /x/ --layer "$work/l2b" hello.txt >/dev/null 2>"$work/err"
         like "$(cat "$work/err")" "chown ./x/hello.txt. to 70000:70000.*not mapped" "$mode: an unmapped --chown id fails with a hint"
+
+        # Destination parents from the lower layers: kept metadata, symlinks followed.
+        L=$work/l2c
+        ok "$mode: COPY --chown=imguser (from the image) into /lib/ (a symlink below)" \
+                dc --lower "$LOW" --chown imguser --dest /lib/ --layer "$L" hello.txt
+        is "$(nstat '%u:%g' "$L/usr/lib/hello.txt")" "4242:4343" "$mode: --chown name resolved in the image's /etc/passwd"
+        ok "$mode: the lower symlink is followed, not shadowed" test ! -e "$L/lib"
+        L=$work/l2d
+        ok "$mode: COPY into an existing image dir" dc --lower "$LOW" --dest /srv/ --layer "$L" hello.txt
+        is "$(nstat '%a' "$L/srv") $(stat -c %Y "$L/srv")" "710 $(stat -c %Y "$LOW/srv")" "$mode: an existing parent keeps the image's mode and mtime"
 
         # Bad sources.
         dc --dest /x/ ../x >/dev/null 2>"$work/err"; rc=$?
