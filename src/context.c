@@ -5,6 +5,8 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 
 struct ib_context {
@@ -125,6 +127,24 @@ static int open_dir_nofollow(int root_fd, const char *rel, bool create, struct i
                 cur = fd;
         }
         return cur;
+}
+
+int ib_open_dir_beneath(int root_fd, const char *rel, struct ib_err **err)
+{
+        struct open_how how = {
+                .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd;
+
+        if (!*rel)
+                rel = ".";
+        fd = (int) syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
+        if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+                return open_dir_nofollow(root_fd, strcmp(rel, ".") ? rel : "", false, err);
+        if (fd < 0)
+                return ib_err_set(err, errno == ELOOP ? ENOTDIR : errno, "open `%s`", rel);
+        return fd;
 }
 
 static void split_parent(const char *rel, char **dir, const char **name)

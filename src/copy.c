@@ -498,6 +498,13 @@ static int plan_one(struct ib_copy_plan *p, const char *src, const char *dst, co
                 free(ne.dst);
                 return 0;
         }
+        if (pe && !is_dir_kind(pe->kind)) {
+                free(ne.src);
+                free(ne.dst);
+                free(ne.link);
+                return ib_err_set(err, ENOTDIR, "%s: cannot copy `%s` below `/%s`, which is not a directory",
+                                  p->what, src, parent);
+        }
         /* Below a directory that also exists in the image, check for clashes. */
         if (pe && pe->in_lower) {
                 struct stat lst;
@@ -1261,7 +1268,7 @@ static int open_parent(int layer_fd, const char *dst, const char **name, struct 
                 return fd < 0 ? ib_err_set(err, errno, "dup") : fd;
         }
         _cleanup_free_ char *dir = ib_strndup(dst, (size_t) (s - dst));
-        return ib_open_in_root(layer_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, err);
+        return ib_open_dir_beneath(layer_fd, dir, err);
 }
 
 static int copy_data(int in, int out, const char *what, uint64_t *bytes, struct ib_err **err)
@@ -1363,8 +1370,7 @@ static int apply_archive(struct ib_copy_plan *p, struct entry *e, int layer_fd, 
         _cleanup_close_ int in = ib_open_in_root(ib_context_fd(p->ctx), e->src, O_RDONLY | O_NOFOLLOW, 0, err);
         if (in < 0)
                 return in;
-        _cleanup_close_ int dfd = *dst ? ib_open_in_root(layer_fd, dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, err)
-                                       : fcntl(layer_fd, F_DUPFD_CLOEXEC, 3);
+        _cleanup_close_ int dfd = ib_open_dir_beneath(layer_fd, dst, err);
         if (dfd < 0)
                 return dfd;
         struct archive *a = archive_read_new();
@@ -1444,8 +1450,7 @@ static int finish_dirs(struct ib_copy_plan *p, int layer_fd, struct ib_err **err
                 struct entry *e = &p->e[i];
                 if (e->dead || (e->kind != E_DIR && e->kind != E_PARENT && e->kind != E_LOWER))
                         continue;
-                _cleanup_close_ int fd = *e->dst ? ib_open_in_root(layer_fd, e->dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, err)
-                                                 : fcntl(layer_fd, F_DUPFD_CLOEXEC, 3);
+                _cleanup_close_ int fd = ib_open_dir_beneath(layer_fd, e->dst, err);
                 if (fd < 0)
                         return fd;
                 if (fchown(fd, e->uid, e->gid) < 0)

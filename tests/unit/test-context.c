@@ -253,6 +253,8 @@ static void test_rules(struct ib_context *ctx)
                 { { "dir", "a.txt" }, "/x/", false, { "f 0644 0:0 /x/x.go", "f 0644 0:0 /x/a.txt" }, NULL, NULL },
                 { { "a.txt", "a.txt" }, "/x/", false, { "f 0644 0:0 /x/a.txt" }, NULL, NULL },
                 { { "d[i]r/s?b" }, "/y", false, { "f 0644 0:0 /y/z.go" }, NULL, NULL },
+                { { "dir3", "dir2" }, "/z/", false, { NULL }, NULL, "cannot copy a directory over the file `/z/sub`" },
+                { { "dir2", "dir3" }, "/z/", false, { NULL }, NULL, "cannot copy a file over the directory `/z/sub`" },
         };
         for (size_t i = 0; i < IB_ELEMENTSOF(rules); i++) {
                 const struct rule *ru = &rules[i];
@@ -696,6 +698,9 @@ int main(void)
         lnk("../../etc/passwd", "outlink");
         lnk("/dir", "abslink");
         lnk("../x.go", "dir/sub/rel");
+        _cleanup_free_ char *d3 = ib_strdupf("%s/dir3", T);
+        (void) mkdir(d3, 0755);
+        lnk("/etc", "dir3/sub");
 
         test_glob();
         test_chmod();
