@@ -105,9 +105,14 @@ static int add_entry(struct ib_copy_plan *p, const struct entry *ne, struct entr
 
         if (old) {
                 bool od = is_dir_kind(old->kind), nd = is_dir_kind(ne->kind);
-                if (od != nd)
-                        return ib_err_set(err, EEXIST, "%s: cannot copy %s over %s `/%s`", p->what,
-                                          nd ? "a directory" : "a file", od ? "the directory" : "the file", ne->dst);
+                if (od != nd) {
+                        int r = ib_err_set(err, EEXIST, "%s: cannot copy %s over %s `/%s`", p->what,
+                                           nd ? "a directory" : "a file", od ? "the directory" : "the file", ne->dst);
+                        free(ne->src);
+                        free(ne->dst);
+                        free(ne->link);
+                        return r;
+                }
                 if (od) {
                         /* Directories merge in place (their children are
                          * planned after them): a source dir's metadata
