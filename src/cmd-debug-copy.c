@@ -54,23 +54,6 @@ static bool fnm_may_descend(const char *reldir, void *ud)
         return false;
 }
 
-/* Lower layers stand-in: a plain directory tree. */
-static int dir_lookup(const char *abs_path, struct stat *ret, char **ret_link, void *ud)
-{
-        int fd = *(int *) ud;
-        char buf[PATH_MAX];
-        if (fstatat(fd, abs_path + 1, ret, AT_SYMLINK_NOFOLLOW) < 0)
-                return -errno;
-        if (S_ISLNK(ret->st_mode)) {
-                ssize_t n = readlinkat(fd, abs_path + 1, buf, sizeof(buf) - 1);
-                if (n < 0)
-                        return -errno;
-                buf[n] = '\0';
-                *ret_link = ib_strdup(buf);
-        }
-        return 0;
-}
-
 static void usage(FILE *out)
 {
         fprintf(out, "Usage: imgbuild debug-copy [OPTIONS] --dest /ABS SRC...\n"
@@ -85,12 +68,15 @@ static void usage(FILE *out)
                      "  --chmod MODE      octal or symbolic\n"
                      "  --parents         keep source paths\n"
                      "  --checksum DGST   ADD --checksum\n"
-                     "  --lower DIR       a directory standing for the image's lower layers\n"
+                     "  --lower DIR       a lower layer dir (overlay form), repeatable, top first;\n"
+                     "                    --chown names come from its /etc/passwd and /etc/group\n"
+                     "                    unless --passwd/--group are given\n"
                      "  --list            print the planned entries\n");
 }
 
 struct dc_args {
-        const char *root, *context, *layer, *chown, *passwd, *group, *chmod, *checksum, *lower, *dest;
+        const char *root, *context, *layer, *chown, *passwd, *group, *chmod, *checksum, *dest;
+        char **lower;
         bool add, parents, list;
         struct fnm_filter ignore, exclude;
 };
@@ -124,7 +110,7 @@ static int parse_args(int argc, char **argv, struct dc_args *a)
                 case 'm': a->chmod = optarg; break;
                 case 'p': a->parents = true; break;
                 case 'k': a->checksum = optarg; break;
-                case 'L': a->lower = optarg; break;
+                case 'L': ib_strv_push(&a->lower, optarg); break;
                 case 'd': a->dest = optarg; break;
                 case 'S': a->list = true; break;
                 case 'h': usage(stdout); return 1;
@@ -138,16 +124,20 @@ static int parse_args(int argc, char **argv, struct dc_args *a)
         return 0;
 }
 
-static int resolve_chown(const struct dc_args *a, struct ib_copy_opts *o, struct ib_err **err)
+static int resolve_chown(const struct dc_args *a, struct ib_layer_stack *stack, struct ib_copy_opts *o,
+                         struct ib_err **err)
 {
         _cleanup_free_ char *pw = NULL, *gr = NULL;
-        _cleanup_err_ struct ib_err *e = NULL;
 
         if (!a->chown)
                 return 0;
         if (a->passwd && ib_read_file(a->passwd, 1 << 24, &pw, NULL, err) < 0)
                 return -1;
         if (a->group && ib_read_file(a->group, 1 << 24, &gr, NULL, err) < 0)
+                return -1;
+        if (stack && !a->passwd && ib_layer_stack_read(stack, "/etc/passwd", 1 << 24, &pw, err) < -ENOENT)
+                return -1;
+        if (stack && !a->group && ib_layer_stack_read(stack, "/etc/group", 1 << 24, &gr, err) < -ENOENT)
                 return -1;
         o->chown = true;
         return ib_chown_resolve(a->chown, pw, gr, &o->uid, &o->gid, err);
@@ -166,7 +156,8 @@ int ib_cmd_debug_copy(int argc, char **argv)
         _cleanup_(ib_context_freep) struct ib_context *ctx = NULL;
         _cleanup_(ib_copy_plan_freep) struct ib_copy_plan *plan = NULL;
         _cleanup_free_ char *root = NULL;
-        _cleanup_close_ int lower_fd = -1, layer_fd = -1;
+        _cleanup_close_ int layer_fd = -1;
+        struct ib_layer_stack *stack = NULL;
         struct ib_chmod *chmod = NULL;
         struct ib_err *err = NULL;
         struct ib_file_index_stats st;
@@ -185,20 +176,17 @@ int ib_cmd_debug_copy(int argc, char **argv)
         if (ib_store_open(root, &store, &err) < 0)
                 goto fail;
         o.store = store;
-        if (resolve_chown(&a, &o, &err) < 0)
+        if (a.lower) {
+                if (ib_layer_stack_open(a.lower, &stack, &err) < 0)
+                        goto fail;
+                o.lookup = ib_layer_stack_lookup;
+                o.lookup_ud = stack;
+        }
+        if (resolve_chown(&a, stack, &o, &err) < 0)
                 goto fail;
         if (a.chmod && ib_chmod_parse(a.chmod, &chmod, &err) < 0)
                 goto fail;
         o.chmod = chmod;
-        if (a.lower) {
-                lower_fd = open(a.lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (lower_fd < 0) {
-                        ib_err_set(&err, errno, "open `%s`", a.lower);
-                        goto fail;
-                }
-                o.lookup = dir_lookup;
-                o.lookup_ud = &lower_fd;
-        }
         if (ib_context_open(a.context, store, &ctx, &err) < 0 || ib_copy_plan_new(ctx, &o, &plan, &err) < 0 ||
             ib_copy_plan_key(plan, key, &err) < 0)
                 goto fail;
@@ -228,13 +216,15 @@ int ib_cmd_debug_copy(int argc, char **argv)
                 printf("files: %" PRIu64 "\ndirs: %" PRIu64 "\nsymlinks: %" PRIu64 "\nhardlinks: %" PRIu64
                        "\narchives: %" PRIu64 "\nurls: %" PRIu64 "\nbytes: %" PRIu64 "\n",
                        cs->files, cs->dirs, cs->symlinks, cs->hardlinks, cs->archives, cs->urls, cs->bytes);
-        ib_chmod_free(chmod);
-        ib_strv_free(a.ignore.pats);
-        ib_strv_free(a.exclude.pats);
-        return 0;
+        r = 0;
+        goto out;
 fail:
+        r = ib_cli_fail(&err);
+out:
         ib_chmod_free(chmod);
+        ib_layer_stack_free(stack);
+        ib_strv_free(a.lower);
         ib_strv_free(a.ignore.pats);
         ib_strv_free(a.exclude.pats);
-        return ib_cli_fail(&err);
+        return r;
 }

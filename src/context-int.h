@@ -19,6 +19,10 @@ struct ib_untar_opts {
 };
 int ib_untar(struct archive *a, int root_fd, const struct ib_untar_opts *o, struct ib_copy_stats *stats,
              struct ib_err **err);
+/* Open directory @rel below @root_fd with no symlink on the way ("" = the root). */
+int ib_open_dir_beneath(int root_fd, const char *rel, struct ib_err **err);
+/* Enable the tar formats and the in-process decompressors (gz, bz2, xz, lzma, zstd). */
+void ib_archive_read_tar_support(struct archive *a);
 /* libarchive's message as an ib_err. */
 int ib_err_archive(struct ib_err **err, struct archive *a, const char *what);
 

@@ -5,6 +5,8 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 
 struct ib_context {
@@ -30,6 +32,19 @@ int ib_err_archive(struct ib_err **err, struct archive *a, const char *what)
         int e = archive_errno(a);
         const char *s = archive_error_string(a);
         return ib_err_set(err, e > 0 ? e : 0, "%s: %s", what, s ? s : "unknown libarchive error");
+}
+
+void ib_archive_read_tar_support(struct archive *a)
+{
+        /* Only in-process decompressors: filter_all would let a hostile file
+         * with, say, an lrzip signature make libarchive run an external program. */
+        archive_read_support_filter_gzip(a);
+        archive_read_support_filter_bzip2(a);
+        archive_read_support_filter_xz(a);
+        archive_read_support_filter_lzma(a);
+        archive_read_support_filter_zstd(a);
+        archive_read_support_format_tar(a);
+        archive_read_support_format_gnutar(a);
 }
 
 /* ------------------------------------------------------------- xattrs */
@@ -112,6 +127,24 @@ static int open_dir_nofollow(int root_fd, const char *rel, bool create, struct i
                 cur = fd;
         }
         return cur;
+}
+
+int ib_open_dir_beneath(int root_fd, const char *rel, struct ib_err **err)
+{
+        struct open_how how = {
+                .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd;
+
+        if (!*rel)
+                rel = ".";
+        fd = (int) syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
+        if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+                return open_dir_nofollow(root_fd, strcmp(rel, ".") ? rel : "", false, err);
+        if (fd < 0)
+                return ib_err_set(err, errno == ELOOP ? ENOTDIR : errno, "open `%s`", rel);
+        return fd;
 }
 
 static void split_parent(const char *rel, char **dir, const char **name)
@@ -278,9 +311,10 @@ static int untar_finish_dirs(int root_fd, struct dir_meta *dirs, size_t n, const
                              struct ib_err **err)
 {
         for (size_t i = n; i-- > 0;) {
-                _cleanup_close_ int fd = open_dir_nofollow(root_fd, dirs[i].rel, false, err);
+                _cleanup_err_ struct ib_err *e = NULL;
+                _cleanup_close_ int fd = open_dir_nofollow(root_fd, dirs[i].rel, false, &e);
                 if (fd < 0)
-                        return ib_err_wrap(err, "%s", o->what);
+                        continue;       /* replaced by a later entry */
                 if (dirs[i].uid != (uid_t) -1 && fchown(fd, dirs[i].uid, dirs[i].gid) < 0)
                         return ib_err_set(err, errno, "%s: chown `%s`", o->what, dirs[i].rel);
                 if (fchmod(fd, dirs[i].mode) < 0)
@@ -335,9 +369,7 @@ static int open_tar_context(const char *file, struct ib_store *store, struct ib_
         if (dfd < 0)
                 return ib_err_set(err, errno, "open `%s`", c->path);
         a = archive_read_new();
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
+        ib_archive_read_tar_support(a);
         if (archive_read_open_filename(a, file, 1 << 16) != ARCHIVE_OK)
                 r = ib_err_archive(err, a, what);
         else

@@ -113,7 +113,9 @@ int ib_context_walk(struct ib_context *c, const char *reldir, const struct ib_fi
  * one record per file framed with an xxhash of the record; a damaged record
  * ends the load (the rest is simply re-hashed).  Entries whose ctime is not
  * strictly older than the moment hashing started are not trusted next time
- * (a write in the same clock tick could hide), git's "racy clean" rule. */
+ * (a write in the same clock tick could hide), git's "racy clean" rule.
+ * Entries of vanished files are dropped once the index holds far more
+ * entries (2x + 100000) than the current process used.  Thread-safe. */
 struct ib_file_index_stats {
         uint64_t hashed;        /* files read and hashed */
         uint64_t reused;        /* digests taken from the index */
@@ -161,6 +163,19 @@ int ib_group_lookup(const char *group, const char *name, gid_t *ret_gid);
  * -ENOENT when absent; for a symlink *ret_link gets its target (caller frees).
  * @abs_path is absolute and clean ("/usr/lib"). */
 typedef int (*ib_copy_lookup_fn)(const char *abs_path, struct stat *ret, char **ret_link, void *ud);
+
+/* A ready ib_copy_lookup_fn over a stack of overlay-form layer dirs, top
+ * layer first, without mounting them: whiteouts (0:0 character devices, or
+ * `.wh.NAME` files) hide lower entries, opaque dirs (trusted. or
+ * user.overlay.opaque = "y") hide lower contents.  Pass the stack as the
+ * lookup's @ud.  ib_layer_stack_read() reads a regular file (e.g.
+ * /etc/passwd for --chown): -ENOENT when absent or not a regular file. */
+struct ib_layer_stack;
+int ib_layer_stack_open(char *const *dirs_top_first, struct ib_layer_stack **ret, struct ib_err **err);
+void ib_layer_stack_free(struct ib_layer_stack *s);
+int ib_layer_stack_lookup(const char *abs_path, struct stat *ret, char **ret_link, void *stack);
+int ib_layer_stack_read(struct ib_layer_stack *s, const char *abs_path, size_t max, char **ret,
+                        struct ib_err **err);
 
 enum ib_copy_kind { IB_COPY_COPY, IB_COPY_ADD };
 

@@ -105,11 +105,30 @@ static int add_entry(struct ib_copy_plan *p, const struct entry *ne, struct entr
 
         if (old) {
                 bool od = is_dir_kind(old->kind), nd = is_dir_kind(ne->kind);
-                if (od != nd)
-                        return ib_err_set(err, EEXIST, "%s: cannot copy %s over %s `/%s`", p->what,
-                                          nd ? "a directory" : "a file", od ? "the directory" : "the file", ne->dst);
-                if (od && (ne->kind == E_PARENT || ne->kind == E_LOWER)) {
-                        *ret = old;     /* already there: keep it */
+                if (od != nd) {
+                        int r = ib_err_set(err, EEXIST, "%s: cannot copy %s over %s `/%s`", p->what,
+                                           nd ? "a directory" : "a file", od ? "the directory" : "the file", ne->dst);
+                        free(ne->src);
+                        free(ne->dst);
+                        free(ne->link);
+                        return r;
+                }
+                if (od) {
+                        /* Directories merge in place (their children are
+                         * planned after them): a source dir's metadata
+                         * replaces what was planned, as BuildKit overwrites
+                         * the metadata of nested directories. */
+                        if (ne->kind == E_DIR && old->kind != E_ARCHIVE) {
+                                free(old->src);
+                                old->src = IB_TAKE_PTR(((struct entry *) ne)->src);
+                                old->kind = E_DIR;
+                                old->st = ne->st;
+                                old->mode = ne->mode;
+                                old->uid = ne->uid;
+                                old->gid = ne->gid;
+                                old->in_lower = old->in_lower || ne->in_lower;
+                        }
+                        *ret = old;
                         free(ne->src);
                         free(ne->dst);
                         free(ne->link);
@@ -119,8 +138,6 @@ static int add_entry(struct ib_copy_plan *p, const struct entry *ne, struct entr
         }
         ib_grow(&p->e, &p->alloc, p->n + 1, sizeof(*p->e));
         p->e[p->n] = *ne;
-        if (old && is_dir_kind(old->kind))
-                p->e[p->n].in_lower = old->in_lower;
         map_put(p, ne->dst, p->n);
         *ret = &p->e[p->n++];
         return 0;
@@ -486,6 +503,13 @@ static int plan_one(struct ib_copy_plan *p, const char *src, const char *dst, co
                 free(ne.dst);
                 return 0;
         }
+        if (pe && !is_dir_kind(pe->kind)) {
+                free(ne.src);
+                free(ne.dst);
+                free(ne.link);
+                return ib_err_set(err, ENOTDIR, "%s: cannot copy `%s` below `/%s`, which is not a directory",
+                                  p->what, src, parent);
+        }
         /* Below a directory that also exists in the image, check for clashes. */
         if (pe && pe->in_lower) {
                 struct stat lst;
@@ -578,9 +602,7 @@ static bool is_archive(struct ib_copy_plan *p, const char *src)
         if (fd < 0)
                 return false;
         a = archive_read_new();
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
+        ib_archive_read_tar_support(a);
         yes = archive_read_open_fd(a, fd, 1 << 16) == ARCHIVE_OK && archive_read_next_header(a, &ae) == ARCHIVE_OK;
         archive_read_free(a);
         return yes;
@@ -1142,32 +1164,29 @@ static void frame_u64(struct ib_sha256 *h, uint64_t v)
         frame(h, &v, sizeof(v));
 }
 
-/* The xattrs an entry carries into the layer, framed sorted by name. */
+/* The xattrs an entry carries into the layer, framed sorted by name.  By
+ * path (one syscall when there are none, the common case): the components
+ * below the context root were walked without following links. */
 static void frame_xattrs(struct ib_copy_plan *p, struct ib_sha256 *h, const struct entry *e)
 {
-        _cleanup_err_ struct ib_err *err = NULL;
         char names[4096], val[65536];
         _cleanup_strv_ char **v = NULL;
 
         if (e->kind != E_FILE && e->kind != E_DIR)
                 return;
-        int fd = *e->src ? ib_open_in_root(ib_context_fd(p->ctx), e->src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0, &err)
-                         : openat(ib_context_fd(p->ctx), ".", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        ssize_t n = flistxattr(fd, names, sizeof(names));
+        _cleanup_free_ char *path = path_join2(ib_context_path(p->ctx), e->src);
+        ssize_t n = llistxattr(path, names, sizeof(names));
         for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t) strlen(names + off) + 1)
                 if (ib_xattr_copyable(names + off))
                         ib_strv_push(&v, names + off);
-        if (v) {
-                qsort(v, ib_strv_len(v), sizeof(*v), cmp_str);
-                for (size_t i = 0; v[i]; i++) {
-                        ssize_t vl = fgetxattr(fd, v[i], val, sizeof(val));
-                        frame_str(h, v[i]);
-                        frame(h, val, vl > 0 ? (size_t) vl : 0);
-                }
+        if (!v)
+                return;
+        qsort(v, ib_strv_len(v), sizeof(*v), cmp_str);
+        for (size_t i = 0; v[i]; i++) {
+                ssize_t vl = lgetxattr(path, v[i], val, sizeof(val));
+                frame_str(h, v[i]);
+                frame(h, val, vl > 0 ? (size_t) vl : 0);
         }
-        close(fd);
 }
 
 static int entry_digest(struct ib_copy_plan *p, struct entry *e, struct ib_err **err)
@@ -1254,7 +1273,7 @@ static int open_parent(int layer_fd, const char *dst, const char **name, struct 
                 return fd < 0 ? ib_err_set(err, errno, "dup") : fd;
         }
         _cleanup_free_ char *dir = ib_strndup(dst, (size_t) (s - dst));
-        return ib_open_in_root(layer_fd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, err);
+        return ib_open_dir_beneath(layer_fd, dir, err);
 }
 
 static int copy_data(int in, int out, const char *what, uint64_t *bytes, struct ib_err **err)
@@ -1356,14 +1375,11 @@ static int apply_archive(struct ib_copy_plan *p, struct entry *e, int layer_fd, 
         _cleanup_close_ int in = ib_open_in_root(ib_context_fd(p->ctx), e->src, O_RDONLY | O_NOFOLLOW, 0, err);
         if (in < 0)
                 return in;
-        _cleanup_close_ int dfd = *dst ? ib_open_in_root(layer_fd, dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, err)
-                                       : fcntl(layer_fd, F_DUPFD_CLOEXEC, 3);
+        _cleanup_close_ int dfd = ib_open_dir_beneath(layer_fd, dst, err);
         if (dfd < 0)
                 return dfd;
         struct archive *a = archive_read_new();
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
+        ib_archive_read_tar_support(a);
         int r = archive_read_open_fd(a, in, 1 << 16) != ARCHIVE_OK ? ib_err_archive(err, a, what)
                                                                    : ib_untar(a, dfd, &o, &p->stats, err);
         archive_read_free(a);
@@ -1439,8 +1455,7 @@ static int finish_dirs(struct ib_copy_plan *p, int layer_fd, struct ib_err **err
                 struct entry *e = &p->e[i];
                 if (e->dead || (e->kind != E_DIR && e->kind != E_PARENT && e->kind != E_LOWER))
                         continue;
-                _cleanup_close_ int fd = *e->dst ? ib_open_in_root(layer_fd, e->dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0, err)
-                                                 : fcntl(layer_fd, F_DUPFD_CLOEXEC, 3);
+                _cleanup_close_ int fd = ib_open_dir_beneath(layer_fd, e->dst, err);
                 if (fd < 0)
                         return fd;
                 if (fchown(fd, e->uid, e->gid) < 0)

@@ -106,48 +106,63 @@ static bool glob_valid(const char *p)
         return true;
 }
 
+/* One pattern element at *p against the character at *s: 1 match (both
+ * advanced), 0 mismatch.  Not for '*'. */
+static int glob_step(const char **p, const char **s)
+{
+        size_t n;
+
+        if (!**s)
+                return 0;
+        n = u8len(*s);
+        switch (**p) {
+        case '?':
+                (*p)++;
+                break;
+        case '[':
+                if (match_class(p, u8dec(*s, n)) != 1)
+                        return 0;
+                break;
+        case '\\':
+                if ((*p)[1] != **s)
+                        return 0;
+                *p += 2;
+                n = 1;
+                break;
+        default:
+                if (**p != **s)
+                        return 0;
+                (*p)++;
+                n = 1;
+        }
+        *s += n;
+        return 1;
+}
+
+/* Iterative, with one backtrack point (the last '*'): O(len(p) * len(s)),
+ * never exponential, and equivalent for '*' that cannot cross '/'. */
 static bool glob_rec(const char *p, const char *s)
 {
-        while (*p) {
-                switch (*p) {
-                case '*':
+        const char *star_p = NULL, *star_s = NULL;
+
+        for (;;) {
+                if (*p == '*') {
                         while (*p == '*')
                                 p++;
-                        if (!*p)
-                                return true;
-                        for (;;) {
-                                if (glob_rec(p, s))
-                                        return true;
-                                if (!*s)
-                                        return false;
-                                s += u8len(s);
-                        }
-                case '?':
-                        if (!*s)
-                                return false;
-                        p++;
-                        s += u8len(s);
-                        break;
-                case '[': {
-                        if (!*s)
-                                return false;
-                        size_t n = u8len(s);
-                        if (match_class(&p, u8dec(s, n)) != 1)
-                                return false;
-                        s += n;
-                        break;
+                        star_p = p;
+                        star_s = s;
+                        continue;
                 }
-                case '\\':
-                        p++;
-                        /* fall through */
-                default:
-                        if (*p != *s)
-                                return false;
-                        p++;
-                        s++;
-                }
+                if (!*p && !*s)
+                        return true;
+                if (*p && glob_step(&p, &s))
+                        continue;
+                if (!star_p || !*star_s)
+                        return false;
+                star_s += u8len(star_s);
+                p = star_p;
+                s = star_s;
         }
-        return !*s;
 }
 
 int ib_glob_match(const char *pattern, const char *name)

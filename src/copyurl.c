@@ -6,6 +6,10 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#ifndef IB_VERSION
+#define IB_VERSION "dev"
+#endif
+
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { (void) curl_global_init(CURL_GLOBAL_DEFAULT); }
 

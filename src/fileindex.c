@@ -20,6 +20,7 @@ struct ix_entry {
         int64_t mtime_ns, ctime_ns;
         char hex[IB_SHA256_HEX];
         bool trusted;           /* false: racy, do not reuse nor store */
+        bool seen;              /* looked up or stored by this process */
 };
 
 struct ib_file_index {
@@ -176,6 +177,7 @@ int ib_file_index_digest(struct ib_file_index *ix, int dirfd, const char *relpat
         pthread_mutex_lock(&ix->lock);
         struct ix_entry *s = ix_slot(ix, relpath);
         if (ix_fresh(s, st)) {
+                s->seen = true;
                 memcpy(hex, s->hex, IB_SHA256_HEX);
                 ix->st.reused++;
                 pthread_mutex_unlock(&ix->lock);
@@ -198,6 +200,7 @@ int ib_file_index_digest(struct ib_file_index *ix, int dirfd, const char *relpat
         e.mtime_ns = ts_ns(&st->st_mtim);
         e.ctime_ns = ts_ns(&st->st_ctim);
         e.trusted = e.ctime_ns < ts_ns(&start) && e.mtime_ns < ts_ns(&start);
+        e.seen = true;
         memcpy(e.hex, hex, IB_SHA256_HEX);
         pthread_mutex_lock(&ix->lock);
         ix_put(ix, &e);
@@ -208,12 +211,22 @@ int ib_file_index_digest(struct ib_file_index *ix, int dirfd, const char *relpat
         return 0;
 }
 
+/* Entries of files that vanished would pile up forever: once the index holds
+ * far more than this process used, keep only what it used. */
+#define IX_KEEP_UNSEEN_MAX 100000
+
 static void ix_serialize(const struct ib_file_index *ix, struct ib_buf *b)
 {
+        size_t seen = 0;
+        bool prune;
+
+        for (size_t i = 0; i < ix->alloc; i++)
+                seen += ix->e[i].path && ix->e[i].seen;
+        prune = ix->n > 2 * seen + IX_KEEP_UNSEEN_MAX;
         ib_buf_add(b, IX_MAGIC, 8);
         for (size_t i = 0; i < ix->alloc; i++) {
                 const struct ix_entry *e = &ix->e[i];
-                if (!e->path || !e->trusted)
+                if (!e->path || !e->trusted || (prune && !e->seen))
                         continue;
                 uint32_t plen = (uint32_t) strlen(e->path);
                 size_t start = b->len;

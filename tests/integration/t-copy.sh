@@ -21,17 +21,31 @@ ln -s /etc/passwd "$CTX/dir/abs-link"
 ln -s ../../../../etc "$CTX/escape"
 echo c >"$CTX/a/b/c.txt"
 mkfifo "$CTX/dir/fifo"
+setfattr -n user.note -v hi "$CTX/hello.txt"
+setfattr -n user.overlay.opaque -v y "$CTX/dir"
+setcap cap_net_bind_service+ep "$CTX/dir/data"
 touch -d '2001-02-03 04:05:06.123456789' "$CTX/hello.txt" "$CTX/dir/run.sh"
 touch -d '2002-01-01 00:00:00' "$CTX/dir"
 mkdir -p "$IB_TMP/arch/pkg/bin"; echo tool >"$IB_TMP/arch/pkg/bin/tool"; chmod 755 "$IB_TMP/arch/pkg/bin/tool"
 tar -C "$IB_TMP/arch" --owner=123 --group=456 -czf "$CTX/pkg.tar.gz" pkg
-cp "$CTX/pkg.tar.gz" "$CTX/notanarchive.gz.txt"; printf 'plain' >"$CTX/notanarchive.gz.txt"
+printf 'plain' >"$CTX/notanarchive.gz.txt"
+tar -C "$IB_TMP/arch" --transform 's/^pkg/zst/' --zstd -cf "$CTX/z.tar.zst" pkg
+tar -C "$IB_TMP/arch" --transform 's/^pkg/bz2/' -cjf "$CTX/oddly-named.blob" pkg
+tar -C "$IB_TMP/arch" --transform 's/^pkg/xz/' -cJf "$CTX/x.tar.xz" pkg
 printf 'root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/home/user:/bin/sh\n' >"$IB_TMP/passwd"
 printf 'root:x:0:\nextra:x:5555:user\n' >"$IB_TMP/group"
 tar -C "$CTX" -czf "$IB_TMP/ctx.tar.gz" .
+# A lower layer (overlay form) standing for the image below the COPY.
+LOW=$IB_TMP/lower
+mkdir -p "$LOW/etc" "$LOW/usr/lib" "$LOW/srv"
+printf 'root:x:0:0:root:/root:/bin/sh\nimguser:x:4242:4343:img:/:/bin/sh\n' >"$LOW/etc/passwd"
+printf 'root:x:0:\nimggroup:x:4343:\n' >"$LOW/etc/group"
+ln -s usr/lib "$LOW/lib"
+touch -d '2003-03-03' "$LOW/srv"
 chmod -R a+rX "$IB_TMP"
 chmod 755 "$IB_TMP"
 chmod 0754 "$CTX/dir/run.sh"
+chmod 0710 "$LOW/srv"; touch -d '2003-03-03' "$LOW/srv"
 
 # A loopback HTTP server for ADD <url>.
 WWW=$IB_TMP/www; mkdir -p "$WWW"; echo 'remote file' >"$WWW/remote.txt"
@@ -46,29 +60,19 @@ URL=http://127.0.0.1:$PORT/remote.txt
 # userns_identity cmd...: as root, run cmd in a new user + mount namespace
 # with the identity map 0..65535 written directly (util-linux 2.38's
 # --map-users goes through newuidmap, which wants /etc/subuid entries for root).
-cat >"$IB_TMP/userns.py" <<'PY'
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-r, w = os.pipe(); r2, w2 = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.close(w); os.close(r2)
-    if libc.unshare(0x10000000 | 0x00020000) != 0:   # CLONE_NEWUSER | CLONE_NEWNS
-        os._exit(125)
-    os.write(w2, b"x"); os.close(w2)
-    os.read(r, 1)
-    os.setgid(0); os.setuid(0)
-    os.execvp(sys.argv[1], sys.argv[1:])
-os.close(r); os.close(w2)
-if os.read(r2, 1) == b"x":
-    for f in ("uid_map", "gid_map"):
-        with open("/proc/%d/%s" % (pid, f), "w") as m:
-            m.write("0 0 65536\n")
-os.write(w, b"x"); os.close(w)
-_, st = os.waitpid(pid, 0)
-sys.exit(os.waitstatus_to_exitcode(st))
-PY
-userns_identity() { python3 "$IB_TMP/userns.py" "$@"; }
+userns_identity() {
+        local f pid rc me
+        f=$(mktemp -u "$IB_TMP/ns.XXXXXX"); mkfifo "$f"
+        unshare --user --mount sh -c 'read _ <"$0"; exec "$@"' "$f" "$@" <&0 &
+        pid=$!
+        me=$(readlink /proc/self/ns/user)
+        while [ "$(readlink "/proc/$pid/ns/user" 2>/dev/null)" = "$me" ]; do sleep 0.01; done
+        echo '0 0 65536' >"/proc/$pid/uid_map"; echo '0 0 65536' >"/proc/$pid/gid_map"
+        echo go >"$f"
+        wait "$pid"; rc=$?
+        rm -f "$f"
+        return $rc
+}
 # run_ns MODE cmd...: run cmd inside this mode's user namespace.
 run_ns() {
         local mode=$1; shift
@@ -101,6 +105,9 @@ suite() {
         is "$(readlink "$L/app/escape")" ../../../../etc "$mode: symlink leading out copied as a link inside a dir"
         is "$(stat -c %i "$L/app/dir/data")" "$(stat -c %i "$L/app/dir/sub/data-hardlink")" "$mode: hardlink kept (same inode)"
         ok "$mode: empty dir copied" test -d "$L/app/empty"
+        is "$(getfattr --only-values -n user.note "$L/app/hello.txt" 2>/dev/null)" hi "$mode: user xattr copied"
+        is "$(getfattr -d -m - "$L/app/dir" 2>/dev/null | grep -c overlay)" 0 "$mode: overlay's own xattrs not copied"
+        like "$(getfattr -d -m security.capability "$L/app/dir/data" 2>/dev/null)" "security.capability" "$mode: file capability copied"
         ok "$mode: fifo not copied" test ! -e "$L/app/dir/fifo"
         like "$(cat "$work/err")" "skipped fifo .dir/fifo" "$mode: fifo skip is reported"
         like "$out" "hashed: [1-9]" "$mode: first run hashes files"
@@ -118,6 +125,18 @@ suite() {
         is "$(nstat '%u:%g %a' "$L/srv")" "1000:5555 755" "$mode: created parent dir 0755, owned as --chown (BuildKit)"
         dc --chown nosuch --passwd "$IB_TMP/passwd" --dest /x/ hello.txt >/dev/null 2>"$work/err"
         like "$(cat "$work/err")" "user .nosuch. not found" "$mode: unknown --chown user named"
+        dc --chown 70000 --dest /x/ --layer "$work/l2b" hello.txt >/dev/null 2>"$work/err"
+        like "$(cat "$work/err")" "chown ./x/hello.txt. to 70000:70000.*not mapped" "$mode: an unmapped --chown id fails with a hint"
+
+        # Destination parents from the lower layers: kept metadata, symlinks followed.
+        L=$work/l2c
+        ok "$mode: COPY --chown=imguser (from the image) into /lib/ (a symlink below)" \
+                dc --lower "$LOW" --chown imguser --dest /lib/ --layer "$L" hello.txt
+        is "$(nstat '%u:%g' "$L/usr/lib/hello.txt")" "4242:4343" "$mode: --chown name resolved in the image's /etc/passwd"
+        ok "$mode: the lower symlink is followed, not shadowed" test ! -e "$L/lib"
+        L=$work/l2d
+        ok "$mode: COPY into an existing image dir" dc --lower "$LOW" --dest /srv/ --layer "$L" hello.txt
+        is "$(nstat '%a' "$L/srv") $(stat -c %Y "$L/srv")" "710 $(stat -c %Y "$LOW/srv")" "$mode: an existing parent keeps the image's mode and mtime"
 
         # Bad sources.
         dc --dest /x/ ../x >/dev/null 2>"$work/err"; rc=$?
@@ -159,6 +178,10 @@ suite() {
         is "$(cat "$L/opt/pkg/bin/tool" 2>/dev/null)" tool "$mode: archive unpacked into the destination"
         is "$(nstat '%u:%g %a' "$L/opt/pkg/bin/tool")" "123:456 755" "$mode: archive owners and modes kept"
         is "$(cat "$L/opt/notanarchive.gz.txt" 2>/dev/null)" plain "$mode: a non-archive is copied as is"
+        L=$work/l6b
+        ok "$mode: ADD zstd, bzip2 (odd name), xz archives" dc --add --dest /o/ --layer "$L" z.tar.zst oddly-named.blob x.tar.xz
+        is "$(cat "$L/o/zst/bin/tool" "$L/o/bz2/bin/tool" "$L/o/xz/bin/tool" 2>/dev/null | tr '\n' ' ')" "tool tool tool " \
+                "$mode: archives recognised by content and unpacked"
 
         # ADD of a URL with a right and a wrong checksum.
         L=$work/l7
@@ -166,6 +189,9 @@ suite() {
         is "$(cat "$L/dl/remote.txt" 2>/dev/null)" "remote file" "$mode: URL fetched into the layer"
         is "$(nstat '%u:%g %a' "$L/dl/remote.txt")" "0:0 600" "$mode: fetched file is 0600 root"
         is "$(stat -c %Y "$L/dl/remote.txt")" "$(stat -c %Y "$WWW/remote.txt")" "$mode: mtime from Last-Modified"
+        L=$work/l7b
+        ok "$mode: ADD url --chown --chmod" dc --add --chown 1000:1000 --chmod 0640 --dest /dl/renamed --layer "$L" "$URL"
+        is "$(nstat '%u:%g %a' "$L/dl/renamed")" "1000:1000 640" "$mode: --chown/--chmod on a fetched file, named by the dest"
         L=$work/l8
         dc --add --checksum "sha256:$(echo x | sha256sum | cut -d' ' -f1)" --dest /dl/ --layer "$L" "$URL" \
                 >/dev/null 2>"$work/err"; rc=$?
