@@ -33,6 +33,7 @@ static void usage(FILE *out)
                 "  --digest-file FILE  --metadata-file FILE\n"
                 "  --image-name-with-digest-file FILE  --image-name-tag-with-digest-file FILE\n"
                 "  --print-config                  print the config JSON\n"
+                "  --image DIGEST                  write the outputs of an image already in the store\n"
                 "The manifest digest is printed on stdout.\n");
 }
 
@@ -100,9 +101,9 @@ static int store_layer(struct ib_store *s, const char *path, struct ib_layer *re
                 ret->digest = ib_strdupf("sha256:%s", hex);
         else if ((r = ib_blob_writer_commit(w, NULL, &ret->digest, err)) < 0)
                 return r;
+        _cleanup_free_ char *blob = ib_store_blob_path(s, ret->digest);
         if (compressed) {
-                _cleanup_free_ char *blob = ib_store_blob_path(s, ret->digest);
-                if ((r = ib_layer_blob_measure(blob, &ret->diff_id, &ret->uncompressed_size, err)) < 0)
+                if ((r = ib_layer_blob_info(blob, &ret->diff_id, &ret->uncompressed_size, err)) < 0)
                         return r;
                 ret->media_type = ib_strdup(magic[0] == 0x1f ? IB_MT_OCI_LAYER_GZIP : IB_MT_OCI_LAYER_ZSTD);
                 return 0;
@@ -110,6 +111,7 @@ static int store_layer(struct ib_store *s, const char *path, struct ib_layer *re
         ib_sha256_final_hex(h, hex);
         ret->diff_id = ib_strdupf("sha256:%s", hex);
         ret->uncompressed_size = total;
+        ib_layer_blob_remember(blob, ret->diff_id, total);
         ret->media_type = ib_strdup(IB_MT_OCI_LAYER_GZIP);
         return 0;
 }
@@ -123,7 +125,7 @@ static int set_json_field(struct ib_image_config *c, const char *field, const ch
 
 struct opts {
         const char *root, *base, *format, *layout, *tar, *digest_file, *metadata_file;
-        const char *name_digest_file, *name_tag_digest_file, *created;
+        const char *name_digest_file, *name_tag_digest_file, *created, *image;
         bool print_config;
         char **tags;
 };
@@ -131,7 +133,7 @@ struct opts {
 enum {
         O_ROOT = 256, O_BASE, O_ENV, O_LABEL, O_EXPOSE, O_VOLUME, O_ONBUILD, O_CMD, O_ENTRYPOINT, O_SHELL,
         O_HEALTH, O_WORKDIR, O_USER, O_STOPSIG, O_AUTHOR, O_HISTORY, O_CREATED, O_FORMAT, O_LAYOUT, O_TAR,
-        O_TAG, O_DIGEST, O_META, O_NAMEDIG, O_NAMETAGDIG, O_PRINT,
+        O_TAG, O_DIGEST, O_META, O_NAMEDIG, O_NAMETAGDIG, O_PRINT, O_IMAGE,
 };
 
 static const struct option long_opts[] = {
@@ -151,7 +153,8 @@ static const struct option long_opts[] = {
         { "metadata-file", required_argument, NULL, O_META },
         { "image-name-with-digest-file", required_argument, NULL, O_NAMEDIG },
         { "image-name-tag-with-digest-file", required_argument, NULL, O_NAMETAGDIG },
-        { "print-config", no_argument, NULL, O_PRINT }, { "help", no_argument, NULL, 'h' },
+        { "print-config", no_argument, NULL, O_PRINT }, { "image", required_argument, NULL, O_IMAGE },
+        { "help", no_argument, NULL, 'h' },
         {},
 };
 
@@ -223,6 +226,21 @@ static int created_time(const char *arg, char buf[40], struct ib_err **err)
         if (arg && ib_time_parse(arg, &t) < 0)
                 return ib_err_set(err, EINVAL, "--created: not a time: \"%s\"", arg);
         ib_time_rfc3339(t, buf, 40);
+        return 0;
+}
+
+/* --image: outputs of a stored image, nothing assembled. */
+static int run_stored(const struct opts *o, struct ib_err **err)
+{
+        _cleanup_(ib_store_closep) struct ib_store *s = NULL;
+        _cleanup_(ib_image_freep) struct ib_image *img = NULL;
+        _cleanup_free_ char *root = o->root ? ib_strdup(o->root) : ib_store_default_root();
+        int r;
+
+        if ((r = ib_store_open(root, &s, err)) < 0 || (r = ib_image_load(s, o->image, &img, err)) < 0 ||
+            (r = write_outputs(s, img, o, err)) < 0)
+                return r;
+        printf("%s\n", img->manifest_digest);
         return 0;
 }
 
@@ -304,11 +322,12 @@ int ib_cmd_debug_image(int argc, char **argv)
                 case O_NAMEDIG: o.name_digest_file = optarg; break;
                 case O_NAMETAGDIG: o.name_tag_digest_file = optarg; break;
                 case O_PRINT: o.print_config = true; break;
+                case O_IMAGE: o.image = optarg; break;
                 case '?': ib_strv_free(o.tags); return ib_cli_usage_error("debug-image", "bad option");
                 default: break;         /* config edits: second pass */
                 }
         }
-        int r = run(argc, argv, &o, &err);
+        int r = o.image ? run_stored(&o, &err) : run(argc, argv, &o, &err);
         ib_strv_free(o.tags);
         return r < 0 ? ib_cli_fail(&err) : 0;
 }

@@ -308,6 +308,12 @@ void ib_layer_reader_free(struct ib_layer_reader *r);
 static inline void ib_layer_reader_freep(struct ib_layer_reader **r) { ib_layer_reader_free(*r); }
 /* Decompress the whole blob once: diff_id and uncompressed size. */
 int ib_layer_blob_measure(const char *path, char **ret_diff_id, int64_t *ret_size, struct ib_err **err);
+/* The same, answered from an xattr (user.imgbuild.layer = "<diff_id> <size>")
+ * on the blob when present, else measured and remembered.  Writers that know
+ * both (the layer exporter) call ib_layer_blob_remember() on the stored blob.
+ * Consumers still verify while reading (the docker-archive writer does). */
+int ib_layer_blob_info(const char *path, char **ret_diff_id, int64_t *ret_size, struct ib_err **err);
+void ib_layer_blob_remember(const char *path, const char *diff_id, int64_t size);
 
 /* ---------------------------------------------------------------- outputs */
 /* "DIR" or "DIR:TAG" (the part after the last ':' is a tag when it has no '/').

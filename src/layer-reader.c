@@ -6,6 +6,8 @@
 #include "src/image.h"
 #include <fcntl.h>
 #include <isa-l/igzip_lib.h>
+#include <inttypes.h>
+#include <sys/xattr.h>
 #include <zstd.h>
 
 #define IN_SIZE (256 * 1024)
@@ -214,5 +216,46 @@ int ib_layer_blob_measure(const char *path, char **ret_diff_id, int64_t *ret_siz
                 *ret_diff_id = ib_strdupf("sha256:%s", hex);
         if (ret_size)
                 *ret_size = total;
+        return 0;
+}
+
+/* The blob is content-addressed, so what it decompresses to never changes:
+ * remember it in an xattr on the blob (best effort; readers still verify). */
+#define XATTR_LAYER "user.imgbuild.layer"
+
+void ib_layer_blob_remember(const char *path, const char *diff_id, int64_t size)
+{
+        char v[128];
+        int n = snprintf(v, sizeof(v), "%s %" PRId64, diff_id, size);
+        if (n > 0 && (size_t) n < sizeof(v))
+                (void) setxattr(path, XATTR_LAYER, v, (size_t) n, 0);
+}
+
+int ib_layer_blob_info(const char *path, char **ret_diff_id, int64_t *ret_size, struct ib_err **err)
+{
+        char v[128], id[80];
+        long long size;
+        ssize_t n = getxattr(path, XATTR_LAYER, v, sizeof(v) - 1);
+        int r;
+
+        if (n > 0) {
+                v[n] = '\0';
+                if (sscanf(v, "%79s %lld", id, &size) == 2 && ib_digest_parse(id, NULL) && size >= 0) {
+                        if (ret_diff_id)
+                                *ret_diff_id = ib_strdup(id);
+                        if (ret_size)
+                                *ret_size = size;
+                        return 0;
+                }
+        }
+        _cleanup_free_ char *d = NULL;
+        int64_t sz = 0;
+        if ((r = ib_layer_blob_measure(path, &d, &sz, err)) < 0)
+                return r;
+        ib_layer_blob_remember(path, d, sz);
+        if (ret_size)
+                *ret_size = sz;
+        if (ret_diff_id)
+                *ret_diff_id = IB_TAKE_PTR(d);
         return 0;
 }

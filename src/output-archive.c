@@ -82,7 +82,7 @@ static int put_layer(struct tarw *t, struct ib_store *s, const struct ib_layer *
 
         if (!src)
                 return ib_err_set(err, EINVAL, "layer: bad digest \"%s\"", l->digest);
-        if (size < 0 && (r = ib_layer_blob_measure(src, NULL, &size, err)) < 0)
+        if (size < 0 && (r = ib_layer_blob_info(src, NULL, &size, err)) < 0)
                 return r;
         if ((r = put_header(t, name, AE_IFREG, 0644, size, err)) < 0)
                 return r;

@@ -228,6 +228,18 @@ else
         skip "cannot create the unprivileged test user (not root)"
 fi
 
+# A stored image written again from its manifest digest (nothing rebuilt).
+ok "--image DIGEST writes the outputs of a stored image" \
+        "$IMGBUILD" debug-image --root "$W/store" --image "$DIGEST" --tar-path "$W/again.tar" --tag reg.example/app:1 --tag app
+ok "... the same docker-archive bytes" cmp "$W/again.tar" "$W/img.tar"
+# The remembered uncompressed size is a hint: a lie is caught while writing.
+l3=$(jq -r '.layers[2].digest' "$W/manifest.json"); l3=${l3#sha256:}
+setfattr -n user.imgbuild.layer -v "$(jq -r '.rootfs.diff_ids[2]' "$W/cfg.json") 512" "$W/store/blobs/sha256/$l3"
+"$IMGBUILD" debug-image --root "$W/store" --image "$DIGEST" --tar-path "$W/bad.tar" >/dev/null 2>"$W/err"
+like "$(cat "$W/err")" "longer than its 512 bytes" "a wrong remembered size is refused"
+ok "... and no archive is left behind" sh -c "! ls '$W'/bad.tar*"
+setfattr -x user.imgbuild.layer "$W/store/blobs/sha256/$l3"
+
 # ----------------------------------------------------------------- errors
 fails "a missing layer file is an error" "$IMGBUILD" debug-image --root "$W/store" "$W/nope.tar"
 "$IMGBUILD" debug-image --root "$W/store" --image-format zip "$W/l1.tar" >/dev/null 2>"$W/err"

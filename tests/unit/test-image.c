@@ -488,6 +488,15 @@ static void test_layer_reader(const char *tmp)
         IB_OK(ib_layer_blob_measure(p, &diff, &size, &err) == 0 && size == (int64_t) n && strcmp(diff + 7, hex) == 0,
               "measure gives the diff_id and size");
         free(diff);
+        diff = NULL;
+        IB_OK(ib_layer_blob_info(p, &diff, &size, &err) == 0 && size == (int64_t) n && strcmp(diff + 7, hex) == 0,
+              "info: measured the first time");
+        free(diff);
+        diff = NULL;
+        ib_layer_blob_remember(p, "sha256:7777777777777777777777777777777777777777777777777777777777777777", 42);
+        IB_OK(ib_layer_blob_info(p, &diff, &size, &err) == 0 && size == 42 && strstr(diff, "7777"),
+              "info: answered from the remembered xattr");
+        free(diff);
         free(p);
 
         ib_buf_reset(&out);
