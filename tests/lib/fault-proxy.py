@@ -7,11 +7,14 @@ them (0: all of them) according to --mode:
   429      answer 429 with Retry-After: 1
   cut      forward, but send only half of the body, then close
   corrupt  forward, with one byte of the body changed
+GET /__fault?mode=M&count=N&match=RE changes the fault and resets the
+counters (a test runs several cases through one proxy).
 Everything else is forwarded to --upstream as it is (Host kept, so the
 registry's Location headers point back at the proxy).  One log line per
 request: "<n> <METHOD> <path> range=<Range> -> <what happened>"."""
 import argparse, http.client, os, re, socket, struct, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
@@ -39,7 +42,21 @@ class H(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def control(self):
+        q = parse_qs(urlparse(self.path).query)
+        with lock:
+            args.mode = q.get("mode", [args.mode])[0]
+            args.count = int(q.get("count", [args.count])[0])
+            args.match = q.get("match", [args.match])[0]
+            state["faulted"] = 0
+        log("-- mode=%s count=%d match=%s" % (args.mode, args.count, args.match))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def handle_any(self):
+        if self.path.startswith("/__fault"):
+            return self.control()
         n = int(self.headers.get("Content-Length", "0") or 0)
         body = self.rfile.read(n) if n else None
         fault = None

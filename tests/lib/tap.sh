@@ -186,7 +186,7 @@ make_busybox_rootfs() {
 # start_registry_custom SCHEME [YAML]: like start_registry, for registries that
 # answer 401 or speak TLS: YAML is inserted after "http:\n  addr:" (indent
 # "  key:" for http settings, or start top-level keys like "auth:").  Waits for
-# any HTTP answer on SCHEME://.  Sets REGISTRY, REGISTRY_LOG, REGISTRY_PID,
+# any HTTP answer on SCHEME:// (SCHEME "tcp": for the port to accept).  Sets REGISTRY, REGISTRY_LOG, REGISTRY_PID,
 # REGISTRY_DIR (its storage is $REGISTRY_DIR/data).
 start_registry_custom() {
         command -v docker-registry >/dev/null || return 1
@@ -210,7 +210,11 @@ YAML
         spawn docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1
         REGISTRY=127.0.0.1:$port; REGISTRY_LOG=$dir/log; REGISTRY_PID=$SPAWNED_PID; REGISTRY_DIR=$dir
         while [ $i -lt 300 ]; do
-                curl -sk -o /dev/null "$scheme://$REGISTRY/v2/" 2>/dev/null && return 0
+                if [ "$scheme" = tcp ]; then
+                        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+                else
+                        curl -sk -o /dev/null "$scheme://$REGISTRY/v2/" 2>/dev/null && return 0
+                fi
                 sleep 0.1; i=$((i + 1))
         done
         return 1

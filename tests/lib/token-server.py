@@ -5,12 +5,9 @@ password.  Issues RS256 JWTs (x5c header) that docker-registry's "token" auth
 verifies against the test certificate.  Logs one line per request: method,
 whether an Authorization header came, grant type, scopes, result (never a
 secret).  Exits by itself after --lifetime seconds."""
-import argparse, base64, json, os, sys, threading, time
+import argparse, base64, json, os, subprocess, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
@@ -25,11 +22,9 @@ ap.add_argument("--log", required=True)
 ap.add_argument("--lifetime", type=int, default=600)
 args = ap.parse_args()
 
-with open(args.key, "rb") as f:
-    KEY = serialization.load_pem_private_key(f.read(), password=None)
-with open(args.cert, "rb") as f:
-    CERT = x509.load_pem_x509_certificate(f.read())
-X5C = base64.b64encode(CERT.public_bytes(serialization.Encoding.DER)).decode()
+# Signing goes through openssl(1): python3 has no JWT or RSA module of its own.
+X5C = base64.b64encode(subprocess.run(["openssl", "x509", "-in", args.cert, "-outform", "DER"],
+                                      check=True, capture_output=True).stdout).decode()
 lock = threading.Lock()
 
 
@@ -48,7 +43,8 @@ def jwt(sub, scopes):
     claims = {"iss": args.issuer, "sub": sub, "aud": args.service, "exp": now + 300, "nbf": now - 10,
               "iat": now, "jti": b64url(os.urandom(12)), "access": access if sub else []}
     signing = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
-    sig = KEY.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", args.key], input=signing.encode(),
+                         check=True, capture_output=True).stdout
     return signing + "." + b64url(sig)
 
 
