@@ -102,10 +102,4 @@ int ib_build_extract_layers(struct build *b, struct blayer *layers, size_t n, st
 void ib_blayer_copy(struct blayer *dst, const struct blayer *src);
 void ib_blayer_clear(struct blayer *l);
 void ib_build_free_bases(struct build *b);
-/* lstat of @abs in the merged view of @layers (top = last), overlay rules. */
-int ib_layers_lookup(const struct blayer *layers, size_t n, const char *abs, struct stat *ret,
-                     char **ret_link, char **ret_dir);
-/* Read a small file (passwd, group) from the merged view; NULL when absent. */
-char *ib_layers_read(const struct blayer *layers, size_t n, const char *abs);
-
 #endif

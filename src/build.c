@@ -467,10 +467,28 @@ out:
 
 /* ----------------------------------------------------------- COPY / ADD */
 
-static int lookup_cb(const char *abs, struct stat *ret, char **ret_link, void *ud)
+/* The stage's layers as a stack for lookups (COPY destinations, WORKDIR,
+ * --chown's /etc/passwd), top first; the layers must be extracted. */
+static int stage_stack(const struct bstage *s, struct ib_layer_stack **ret, struct ib_err **err)
 {
-        const struct bstage *s = ud;
-        return ib_layers_lookup(s->layers, s->n_layers, abs, ret, ret_link, NULL);
+        _cleanup_free_ char **dirs = lower_dirs(s);
+        return ib_layer_stack_open(dirs, ret, err);
+}
+IB_DEFINE_CLEANUP(struct ib_layer_stack *, ib_layer_stack_free)
+
+static int stack_stat(struct ib_layer_stack *st, const char *abs, struct stat *ret)
+{
+        _cleanup_free_ char *link = NULL;
+        return ib_layer_stack_lookup(abs, ret, &link, st);
+}
+
+static char *stack_read(struct ib_layer_stack *st, const char *abs)
+{
+        struct ib_err *e = NULL;
+        char *text = NULL;
+        if (ib_layer_stack_read(st, abs, 4u << 20, &text, &e) < 0)
+                ib_err_free(&e);
+        return text;
 }
 
 struct ignore_ud {
@@ -590,6 +608,7 @@ struct copy_job {
         struct ib_ignore *excl;
         struct ib_chmod *chmod;
         struct ignore_ud ign, exu;
+        struct ib_layer_stack *stack;
 };
 
 static void copy_job_release(struct copy_job *j)
@@ -600,6 +619,8 @@ static void copy_job_release(struct copy_job *j)
         free(j->passwd);
         free(j->group);
         ib_ignore_free(j->excl);
+        if (j->stack)
+                ib_layer_stack_free(j->stack);
         if (j->chmod)
                 ib_chmod_free(j->chmod);
 }
@@ -661,9 +682,11 @@ static int copy_prepare(struct build *b, struct bstage *s, const struct ib_plan_
                         o->exclude = (struct ib_filter) { ignore_excluded, ignore_descend, &j->exu };
                 }
         }
+        if (!for_key && s->n_layers && stage_stack(s, &j->stack, err) < 0)
+                return -EIO;
         if (j->chown_spec && *j->chown_spec && !for_key) {
-                j->passwd = ib_layers_read(s->layers, s->n_layers, "/etc/passwd");
-                j->group = ib_layers_read(s->layers, s->n_layers, "/etc/group");
+                j->passwd = j->stack ? stack_read(j->stack, "/etc/passwd") : NULL;
+                j->group = j->stack ? stack_read(j->stack, "/etc/group") : NULL;
                 if (ib_chown_resolve(j->chown_spec, j->passwd, j->group, &o->uid, &o->gid, err) < 0)
                         return -EINVAL;
                 o->chown = true;
@@ -673,8 +696,8 @@ static int copy_prepare(struct build *b, struct bstage *s, const struct ib_plan_
                         return -EINVAL;
                 o->chmod = j->chmod;
         }
-        o->lookup = s->n_layers && !for_key ? lookup_cb : NULL;
-        o->lookup_ud = s;
+        o->lookup = j->stack ? ib_layer_stack_lookup : NULL;
+        o->lookup_ud = j->stack;
         o->dir_mtime.tv_sec = b->created_epoch;
         o->store = b->store;
         return 0;
@@ -787,9 +810,10 @@ static int exec_workdir(struct build *b, struct bstage *s, const struct ib_plan_
         ib_image_config_set_str(&s->cfg->config.working_dir, path);
         if (strcmp(path, "/") == 0)
                 return add_history(b, s, st, true), 0;
-        if (ib_build_extract(b, s, err) < 0)
+        _cleanup_(ib_layer_stack_freep) struct ib_layer_stack *stack = NULL;
+        if (ib_build_extract(b, s, err) < 0 || stage_stack(s, &stack, err) < 0)
                 return -EIO;
-        if (ib_layers_lookup(s->layers, s->n_layers, path, &lst, NULL, NULL) == 0 && S_ISDIR(lst.st_mode))
+        if (stack_stat(stack, path, &lst) == 0 && S_ISDIR(lst.st_mode))
                 return add_history(b, s, st, true), 0;
         layer = s->pending ? ib_strdup(s->pending) : new_layer_dir(b, "workdir", err);
         if (!layer)
@@ -805,7 +829,7 @@ static int exec_workdir(struct build *b, struct bstage *s, const struct ib_plan_
                         ib_buf_adds(&cur, c);
                         _cleanup_free_ char *p = ib_path_join(layer, cur.buf);
                         struct stat ps;
-                        bool have = ib_layers_lookup(s->layers, s->n_layers, cur.buf, &ps, NULL, NULL) == 0 &&
+                        bool have = stack_stat(stack, cur.buf, &ps) == 0 &&
                                     S_ISDIR(ps.st_mode);
                         if (mkdir(p, have ? (ps.st_mode & 07777) : 0755) < 0 && errno != EEXIST) {
                                 r = ib_err_set(err, errno, "mkdir `%s`", cur.buf);
@@ -826,7 +850,7 @@ static int exec_workdir(struct build *b, struct bstage *s, const struct ib_plan_
         for (char *slash = strrchr(path, '/'); slash && slash != path; slash = strrchr(path, '/')) {
                 *slash = '\0';
                 struct stat ps;
-                if (ib_layers_lookup(s->layers, s->n_layers, path, &ps, NULL, NULL) == 0) {
+                if (stack_stat(stack, path, &ps) == 0) {
                         _cleanup_free_ char *p = ib_path_join(layer, path);
                         struct timespec ts[2] = { ps.st_atim, ps.st_mtim };
                         (void) utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW);

@@ -88,6 +88,17 @@ int ib_cmd_help(int argc, char **argv)
         return 0;
 }
 
+static bool is_global_option(const char *a)
+{
+        static const char *const globals[] = { "-h", "--help", "--version", "-v", "--verbosity" };
+        for (size_t i = 0; i < IB_ELEMENTSOF(globals); i++) {
+                size_t n = strlen(globals[i]);
+                if (strncmp(a, globals[i], n) == 0 && (a[n] == '\0' || a[n] == '=' || (n == 2 && a[n])))
+                        return true;
+        }
+        return false;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -100,6 +111,14 @@ int main(int argc, char **argv)
         int c;
 
         ib_log_set_handler(log_to_stderr, NULL);
+        /* Kaniko's executor takes its flags with no verb: `imgbuild --context
+         * dir:///workspace --destination r/i:t` is a build.  Our own global
+         * options keep their meaning. */
+        if (argc > 1 && argv[1][0] == '-' && !is_global_option(argv[1])) {
+                optind = 0;
+                argv[0] = (char *) "build";
+                return ib_cmd_build(argc, argv);
+        }
         if (lvl && ib_log_level_parse(lvl, &ib_log_level_max) < 0)
                 return ib_cli_usage_error(NULL, "IMGBUILD_VERBOSITY: unknown level '%s'", lvl);
         /* '+': stop at the first non-option, which is the verb. */

@@ -280,13 +280,13 @@ is "$(cat "$d/d3")" "$(cat "$d/d1")" "same digest rootless as root"
 
 # ----------------------------------------------------------------- bad input
 d=$(newdir)
-printf 'FROM base\nRUN echo before\nRUN echo failing; exit 7\nRUN echo never\n' >"$d/ctx/Dockerfile"
+printf 'FROM base\nRUN echo before > /before\nRUN echo failing; exit 7\nRUN echo never\n' >"$d/ctx/Dockerfile"
 bld root "$d" --build-context base=oci-layout://"$BB" ctx; rc=$?
 is "$rc" 7 "a failing RUN's exit status is imgbuild's"
 like "$(cat "$d/log")" 'Dockerfile:3: RUN echo failing; exit 7: exit status 7' "the error names file:line and the RUN"
 ok "the failing step's output is shown" grep -q '^failing' "$d/log"
 is "$(find "$d/store/tmp" -mindepth 1 | wc -l)" 0 "no temp dirs are left in the store"
-nlayers=$(ls "$d/store/layers" | wc -l)
+nlayers=$(find "$d/store/layers" -mindepth 1 -maxdepth 1 -type d | wc -l)
 is "$nlayers" 2 "only the base and the good RUN's layers are published"
 
 printf 'FROM base\nCOPY ../outside /x\n' >"$d/ctx/Dockerfile"
