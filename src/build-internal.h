@@ -91,6 +91,23 @@ int ib_cache_remote_get(struct build *b, const char *key, struct ib_cache_entry 
 int ib_cache_remote_put(struct build *b, const char *key, const char *created, const char *created_by,
                         const struct ib_layer *layer, struct ib_err **err);
 
+/* src/build-mounts.c: RUN --mount */
+struct ib_run_mounts {
+        struct ib_mount m[16];
+        size_t n;
+        char **owned;                   /* strings the mounts point at */
+        int locks[16];                  /* cache mount locks, held for the RUN */
+        size_t n_locks;
+        struct { char *scratch, *view; } views[16];
+        size_t n_views;
+        char *secret_dir;               /* a tmpfs, mounted in our namespace only */
+        char **env;                     /* secret env= and SSH_AUTH_SOCK */
+        size_t n_ssh;
+};
+int ib_run_mounts_prepare(struct build *b, const struct ib_plan_step *st, struct ib_run_mounts *rm,
+                          struct ib_err **err);
+void ib_run_mounts_release(struct ib_run_mounts *rm);
+
 /* src/build-base.c */
 int ib_build_registry(struct build *b, struct ib_err **err);
 int ib_build_parse_contexts(struct build *b, struct ib_err **err);

@@ -293,104 +293,28 @@ static int pending_dirs(struct build *b, struct bstage *s, struct ib_err **err)
 
 /* ------------------------------------------------------------------ RUN */
 
-/* One --mount=type=...: cache (a dir in the store), bind (from the context or
- * a stage), tmpfs.  secret and ssh are refused until they are implemented. */
-static int run_mount(struct build *b, const char *spec, struct ib_mount *m, char **ret_src, struct ib_err **err)
-{
-        _cleanup_free_ char *copy = ib_strdup(spec);
-        const char *type = "bind", *target = NULL, *source = NULL, *id = NULL, *from = NULL;
-        bool rw = false, ro = false;
-        char *save = NULL;
-
-        for (char *f = strtok_r(copy, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
-                char *eq = strchr(f, '=');
-                const char *v = eq ? eq + 1 : "";
-                if (eq)
-                        *eq = '\0';
-                if (!strcmp(f, "type"))
-                        type = v;
-                else if (!strcmp(f, "target") || !strcmp(f, "dst") || !strcmp(f, "destination"))
-                        target = v;
-                else if (!strcmp(f, "source") || !strcmp(f, "src"))
-                        source = v;
-                else if (!strcmp(f, "id"))
-                        id = v;
-                else if (!strcmp(f, "from"))
-                        from = v;
-                else if (!strcmp(f, "rw") || !strcmp(f, "readwrite"))
-                        rw = !eq || !strcmp(v, "true");
-                else if (!strcmp(f, "ro") || !strcmp(f, "readonly"))
-                        ro = !eq || !strcmp(v, "true");
-        }
-        if (!target || !*target)
-                return ib_err_set(err, EINVAL, "--mount=%s: no target", spec);
-        m->target = target[0] == '/' ? ib_strdup(target) : ib_strdupf("/%s", target);
-        if (!strcmp(type, "tmpfs")) {
-                m->type = "tmpfs";
-                return 0;
-        }
-        if (!strcmp(type, "cache")) {
-                /* Persistent, shared between builds; never part of a layer. */
-                _cleanup_free_ char *key = NULL;
-                char hex[IB_SHA256_HEX];
-                key = ib_strdup(id && *id ? id : m->target);
-                ib_sha256_hex(key, strlen(key), hex);
-                *ret_src = ib_strdupf("%s/cache/mounts/%.32s", b->store->root, hex);
-                if (ib_mkdir_p(*ret_src, 0755, err) < 0)
-                        return -EIO;
-                m->type = "bind";
-                m->source = *ret_src;
-                m->readonly = ro;
-                return 0;
-        }
-        if (!strcmp(type, "bind")) {
-                if (from && *from)
-                        return ib_err_set(err, ENOTSUP, "--mount=%s: from= is not supported yet", spec);
-                _cleanup_free_ char *rel = ib_strdup(source ? source : "");
-                if (strstr(rel, ".."))
-                        return ib_err_set(err, EINVAL, "--mount=%s: source leaves the build context", spec);
-                *ret_src = ib_path_join(ib_context_path(b->ctx), rel);
-                m->type = "bind";
-                m->source = *ret_src;
-                m->readonly = !rw;
-                return 0;
-        }
-        return ib_err_set(err, ENOTSUP, "--mount=type=%s is not supported yet", type);
-}
-
 static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
 {
         _cleanup_free_ char *scratch = NULL, *upper = NULL, *work = NULL;
         _cleanup_free_ char **lowers = NULL;
         _cleanup_strv_ char **env = NULL;
-        struct ib_mount mounts[16];
-        char *mount_src[16] = { 0 };
-        size_t n_mounts = 0;
+        struct ib_run_mounts rm = { 0 };
         struct ib_run_spec spec = { 0 };
         const char *net = NULL;
         int status = 0, r;
 
         if (ib_build_extract(b, s, err) < 0)
                 return -EIO;
-        memset(mounts, 0, sizeof(mounts));
         for (size_t i = 0; i < st->n_flags; i++) {
                 const struct ib_df_flag *f = &st->flags[i];
                 if (!strcmp(f->name, "network"))
                         net = f->value;
-                else if (!strcmp(f->name, "security") && f->value && strcmp(f->value, "sandbox")) {
-                        r = ib_err_set(err, ENOTSUP, "--security=%s is not supported", f->value);
-                        goto out;
-                } else if (!strcmp(f->name, "mount")) {
-                        if (n_mounts == IB_ELEMENTSOF(mounts)) {
-                                r = ib_err_set(err, E2BIG, "too many --mount flags");
-                                goto out;
-                        }
-                        r = run_mount(b, f->value ? f->value : "", &mounts[n_mounts], &mount_src[n_mounts], err);
-                        n_mounts++;
-                        if (r < 0)
-                                goto out;
-                }
+                else if (!strcmp(f->name, "security") && f->value && strcmp(f->value, "sandbox"))
+                        return ib_err_set(err, ENOTSUP, "--security=%s is not supported", f->value);
         }
+        r = ib_run_mounts_prepare(b, st, &rm, err);
+        if (r < 0)
+                goto out;
         if (b->o->single_snapshot && s == &b->st[b->plan->target]) {
                 if (pending_dirs(b, s, err) < 0) {
                         r = -EIO;
@@ -413,6 +337,8 @@ static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step
         }
         lowers = lower_dirs(s);
         env = run_env(b, s, st);
+        for (char **e = rm.env; e && *e; e++)
+                ib_strv_push(&env, *e);         /* secrets and SSH_AUTH_SOCK: this RUN only */
         spec.lowers = (const char *const *) lowers;
         spec.n_lowers = s->n_layers;
         spec.upper = upper;
@@ -430,10 +356,12 @@ static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step
                 r = ib_err_set(err, EINVAL, "--network=%s: expected default, none or host", net);
                 goto out;
         }
-        spec.mounts = mounts;
-        spec.n_mounts = n_mounts;
+        spec.mounts = rm.m;
+        spec.n_mounts = rm.n;
         spec.cancel_fd = b->o->cancel_fd;
         r = ib_sandbox_run(&spec, &status, err);
+        for (char **e = env; e && *e; e++)
+                explicit_bzero(*e, strlen(*e));
         if (b->res)
                 b->res->runs++;
         if (r < 0)
@@ -453,10 +381,7 @@ static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step
                 r = commit_layer(b, s, st, upper, err);
         }
 out:
-        for (size_t i = 0; i < n_mounts; i++) {
-                free((char *) mounts[i].target);
-                free(mount_src[i]);
-        }
+        ib_run_mounts_release(&rm);
         if (scratch) {
                 struct ib_err *e2 = NULL;
                 (void) ib_rm_rf(scratch, &e2);

@@ -36,6 +36,8 @@ struct ib_build_opts {
         char **build_args;              /* "K=V" (bare K already taken from the environment) */
         char **labels;                  /* --label "K=V" */
         char **build_contexts;          /* --build-context "NAME=SPEC" */
+        char **secrets;                 /* --secret "id=ID,src=PATH" | "id=ID,env=VAR" */
+        char **ssh;                     /* --ssh "default" | "ID=SOCKET" */
         char **tags;                    /* -t/--destination: names for the outputs */
         const char *oci_layout_path;    /* --oci-layout-path DIR[:TAG] */
         const char *tar_path;           /* --tar-path FILE */

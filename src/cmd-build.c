@@ -14,7 +14,7 @@ enum {
         O_METADATA_FILE, O_NAME_DIGEST_FILE, O_NAME_TAG_DIGEST_FILE, O_REPRODUCIBLE, O_SINGLE_SNAPSHOT,
         O_IMAGE_FORMAT, O_JOBS, O_ROOT, O_NO_CACHE, O_NETWORK, O_COMPRESSION, O_COMPRESSION_LEVEL, O_NO_PUSH,
         O_CONTEXT, O_CACHE, O_CACHE_REPO, O_CACHE_TTL, O_CACHE_RUN_LAYERS, O_CACHE_COPY_LAYERS, O_NO_PUSH_CACHE,
-        O_CACHE_DIR,
+        O_CACHE_DIR, O_SECRET, O_SSH,
 };
 
 static void build_usage(FILE *out)
@@ -46,6 +46,8 @@ static void build_usage(FILE *out)
                 "      --compression gzip|zstd|none   layer compression (default gzip)\n"
                 "      --compression-level N          compression level\n"
                 "      --network host|none            network of RUN steps (default host)\n"
+                "      --secret id=ID,src=PATH|env=VAR  a secret for RUN --mount=type=secret\n"
+                "      --ssh default|ID=SOCKET        an ssh agent for RUN --mount=type=ssh\n"
                 "      --jobs N                       stages built at once (default 1)\n"
                 "      --root DIR                     the store (default: $IMGBUILD_ROOT, else per user)\n"
                 "      --no-cache                     do not use cached layers\n"
@@ -141,6 +143,14 @@ static int handle_opt(struct build_cli *c, int opt, const char *arg)
                 return 0;
         case O_BUILD_CONTEXT:
                 ib_strv_push(&c->o.build_contexts, arg);
+                return 0;
+        case O_SECRET:
+                if (!strstr(arg, "id="))
+                        return ib_cli_usage_error("build", "--secret: expected id=ID,src=PATH or id=ID,env=VAR");
+                ib_strv_push(&c->o.secrets, arg);
+                return 0;
+        case O_SSH:
+                ib_strv_push(&c->o.ssh, arg);
                 return 0;
         case 't':
         case 'd':
@@ -296,6 +306,8 @@ static void cli_release(struct build_cli *c)
         ib_strv_free(c->o.build_args);
         ib_strv_free(c->o.labels);
         ib_strv_free(c->o.build_contexts);
+        ib_strv_free(c->o.secrets);
+        ib_strv_free(c->o.ssh);
         ib_strv_free(c->o.tags);
         free(c->context);
         free(c->cache_repo);
@@ -392,6 +404,8 @@ int ib_cmd_build(int argc, char **argv)
                 { "build-arg", required_argument, NULL, O_BUILD_ARG },
                 { "label", required_argument, NULL, O_LABEL },
                 { "build-context", required_argument, NULL, O_BUILD_CONTEXT },
+                { "secret", required_argument, NULL, O_SECRET },
+                { "ssh", required_argument, NULL, O_SSH },
                 { "tag", required_argument, NULL, 't' },
                 { "destination", required_argument, NULL, 'd' },
                 { "no-push", no_argument, NULL, O_NO_PUSH },
