@@ -66,6 +66,11 @@ struct build {
         struct ib_build_result *res;
 };
 
+/* src/build.c: one stage, in this process */
+int ib_build_stage(struct build *b, struct bstage *s, struct ib_err **err);
+/* src/build-jobs.c: every planned stage, --jobs at once */
+int ib_build_stages(struct build *b, struct ib_err **err);
+
 /* src/build-cache.c */
 struct ib_bkey {
         struct ib_sha256 *h;

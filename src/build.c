@@ -1126,7 +1126,7 @@ static int run_step(struct build *b, struct bstage *s, const struct ib_plan_step
         return 0;
 }
 
-static int build_stage(struct build *b, struct bstage *s, struct ib_err **err)
+int ib_build_stage(struct build *b, struct bstage *s, struct ib_err **err)
 {
         const struct ib_plan_stage *ps = s->ps;
         size_t total = ps->n_steps + 1;
@@ -1347,8 +1347,8 @@ int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *res, str
                         s->label = names[ps->index % 64];
                 }
         }
-        for (size_t i = 0; i < b.plan->n_stages && r == 0; i++)
-                r = build_stage(&b, &b.st[b.plan->stages[i].index], err);
+        if (r == 0)
+                r = ib_build_stages(&b, err);
         if (r == 0)
                 r = ib_context_save_index(b.ctx, err);
         if (r == 0)

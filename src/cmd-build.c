@@ -48,7 +48,7 @@ static void build_usage(FILE *out)
                 "      --network host|none            network of RUN steps (default host)\n"
                 "      --secret id=ID,src=PATH|env=VAR  a secret for RUN --mount=type=secret\n"
                 "      --ssh default|ID=SOCKET        an ssh agent for RUN --mount=type=ssh\n"
-                "      --jobs N                       stages built at once (default 1)\n"
+                "      --jobs N                       stages built at once (default: the CPUs, at most 8)\n"
                 "      --root DIR                     the store (default: $IMGBUILD_ROOT, else per user)\n"
                 "      --no-cache                     do not use cached layers\n"
                 "      --cache[=true|false]           also keep the layer cache in a registry\n"
@@ -436,8 +436,8 @@ int ib_cmd_build(int argc, char **argv)
                 {},
         };
         _cleanup_free_ struct option *lo = ib_regopts_merge(verb_opts);
-        struct build_cli c = { .o = { .compression = IB_COMPRESSION_GZIP, .compression_level = -1, .jobs = 1,
-                                      .format = IB_FORMAT_OCI, .cache_ttl = 336 * 3600,
+        struct build_cli c = { .o = { .compression = IB_COMPRESSION_GZIP, .compression_level = -1,
+                                      .format = IB_FORMAT_OCI, .cache_ttl = 336 * 3600, .jobs = 0,
                                       .cache_run_layers = true } };
         int opt, r;
 
@@ -482,6 +482,11 @@ int ib_cmd_build(int argc, char **argv)
                                 "use a directory, tar://FILE or - (a tar on stdin)\n", c.context);
                 cli_release(&c);
                 return IB_EXIT_FAILURE;
+        }
+        if (!c.o.jobs) {
+                /* BuildKit builds independent stages at once; so do we, one per CPU */
+                long n = sysconf(_SC_NPROCESSORS_ONLN);
+                c.o.jobs = n < 1 ? 1 : n > 8 ? 8 : (unsigned) n;
         }
         if (!c.root)
                 c.root = ib_store_default_root();
