@@ -287,6 +287,8 @@ static int job_start(struct ib_registry *r, CURLM *m, struct job *j, struct ib_e
         if (res < 0)
                 return res;
         curl_easy_setopt(j->x.h, CURLOPT_PRIVATE, j);
+        /* bigger reads: fewer write callbacks and hash updates per blob */
+        curl_easy_setopt(j->x.h, CURLOPT_BUFFERSIZE, 512L * 1024);
         if (curl_multi_add_handle(m, j->x.h) != CURLM_OK)
                 return ib_err_set(err, 0, "curl_multi_add_handle failed");
         j->active = true;
