@@ -31,6 +31,7 @@ is "$(cat "$ST/cache/refs/$R/x:1")" "$want" "the tag is recorded under cache/ref
 n=$(count "GET /v2/x/blobs/")
 "$IMGBUILD" pull --root "$ST" "$R/x:1" >/dev/null 2>&1
 is "$(count "GET /v2/x/blobs/")" "$n" "a second pull downloads no blob"
+is "$(count '"GET /v2/x/manifests/1 .*imgbuild/')" 1 "... nor the manifest: one HEAD shows the tag still resolves to it"
 out=$("$IMGBUILD" pull --root "$ST" "$R/x@$want" 2>&1)
 is "$out" "$R/x@$want" "pull by digest prints the digest reference"
 out=$("$IMGBUILD" pull --root "$ST" "$R/nope:1" 2>&1); rc=$?
