@@ -7,6 +7,7 @@ them (0: all of them) according to --mode:
   429      answer 429 with Retry-After: 1
   cut      forward, but send only half of the body, then close
   corrupt  forward, with one byte of the body changed
+  schema1  answer GET with an old Docker schema 1 manifest
   redirect answer 307 to http://localhost:PORT/__blob<path> (another origin,
            like blob storage); those requests are logged with "auth=yes|no"
            and forwarded with --upstream-auth instead of the client's header
@@ -22,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
 ap.add_argument("--upstream", required=True)
-ap.add_argument("--mode", required=True, choices=["reset", "500", "429", "cut", "corrupt", "redirect", "none"])
+ap.add_argument("--mode", required=True, choices=["reset", "500", "429", "cut", "corrupt", "redirect", "schema1", "none"])
 ap.add_argument("--count", type=int, default=1)
 ap.add_argument("--match", default="/blobs/sha256:")
 ap.add_argument("--log", required=True)
@@ -87,6 +88,15 @@ class H(BaseHTTPRequestHandler):
             hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
             if args.upstream_auth:
                 hdrs["Authorization"] = "Basic " + base64.b64encode(args.upstream_auth.encode()).decode()
+        elif fault == "schema1" and self.command == "GET":
+            log("%d %s %s -> schema1" % (num, self.command, path))
+            b = b'{"schemaVersion":1,"name":"x","tag":"1","architecture":"amd64","fsLayers":[],"history":[]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b)
+            return
         elif fault == "redirect" and self.command == "GET":
             log("%d %s %s -> 307" % (num, self.command, path))
             self.send_response(307)
