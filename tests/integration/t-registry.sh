@@ -40,6 +40,12 @@ like "$out" "^imgbuild: pull $R/nope:1: manifest 1: 404 MANIFEST_UNKNOWN" "the e
 "$IMGBUILD" pull --root "$ST" "Bad/Ref" >/dev/null 2>"$IB_TMP/err"; is "$?" 1 "an invalid reference exits 1"
 like "$(cat "$IB_TMP/err")" "invalid reference format" "and says why"
 
+port=${R##*:}
+out=$("$IMGBUILD" -v debug pull --root "$IB_TMP/s-lh" "localhost:$port/x:1" 2>"$IB_TMP/err")
+is "$out" "localhost:$port/x:1@$want" "localhost:PORT is insecure by default: HTTPS fails, plain HTTP is used"
+like "$(cat "$IB_TMP/err")" "registry localhost:$port: plain http \(insecure\)" "... and the debug log says so"
+like "$(cat "$IB_TMP/err")" "done $layer [1-9][0-9]*/[1-9][0-9]*" "progress events reach the CLI (a layer's done event)"
+
 # ---- registry map (pull ORIG's images from another registry first)
 out=$("$IMGBUILD" pull --root "$ST" --registry-map "example.invalid=$R" example.invalid/x:1 2>&1)
 is "$out" "example.invalid/x:1@$want" "--registry-map pulls from the mapped registry"
