@@ -372,6 +372,10 @@ static int job_finish(struct ib_registry *r, CURLM *m, struct job *j, CURLcode c
                 if (res < 0)
                         return res;
                 j->attempt++;
+                free(j->url);
+                j->url = ib_strdup(j->q.url);
+                j->auth = true;
+                j->redirects = 0;
                 ib_debug("blob %s: %s, retrying (%u/%u)", j->digest, msg, j->attempt, retries);
                 ib_registry_emit(r, IB_PROGRESS_RETRY, j->digest, 0, j->size);
                 j->not_before = ib_now_ms() + ib_backoff_ms(r, j->attempt, -1);
@@ -411,6 +415,11 @@ static int job_finish(struct ib_registry *r, CURLM *m, struct job *j, CURLcode c
                                 return res;
                 }
                 j->attempt++;
+                /* start again at the registry: a storage URL it redirected to may have expired */
+                free(j->url);
+                j->url = ib_strdup(j->q.url);
+                j->auth = true;
+                j->redirects = 0;
                 ib_debug("blob %s: %s, retrying (%u/%u) from byte %llu", j->digest, msg, j->attempt, retries,
                          (unsigned long long) ib_blob_writer_size(j->w));
                 ib_registry_emit(r, IB_PROGRESS_RETRY, j->digest, ib_blob_writer_size(j->w), j->size);
