@@ -12,6 +12,9 @@
 #include <time.h>
 #include <yajl/yajl_tree.h>
 
+#ifndef IB_VERSION
+#define IB_VERSION "dev"     /* fuzz builds do not pass -DIB_VERSION */
+#endif
 #define MAX_REDIRECTS 10
 #define BACKOFF_MAX_MS 10000u
 #define RETRY_AFTER_MAX_S 60

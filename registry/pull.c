@@ -113,12 +113,32 @@ static int read_store_blob(struct ib_store *s, const char *digest, size_t max, c
         return ib_read_file(p, max, ret, ret_len, err);
 }
 
+/* HEAD a tag: the digest the registry announces (Docker-Content-Digest), or NULL. */
+static char *head_manifest(struct ib_registry *r, struct ib_endpoint *ep, const char *path, const char *tag,
+                           const char *scope)
+{
+        _cleanup_err_ struct ib_err *e = NULL;
+        struct ib_req q = { .ep = ep, .method = "HEAD", .url = ib_endpoint_url(ep, "%s/manifests/%s", path, tag),
+                            .scope = scope, .accept = ACCEPT_MANIFESTS, .body_fd = -1,
+                            .retries = ib_registry_options(r)->pull_retries };
+        char *d = NULL;
+        const char *hex;
+
+        if (ib_req_run(r, &q, NULL, &e) == 0 && q.docker_digest && ib_startswith(q.docker_digest, "sha256:") &&
+            ib_digest_parse(q.docker_digest, &hex))
+                d = IB_TAKE_PTR(q.docker_digest);
+        ib_req_release(&q);
+        return d;
+}
+
 /* Fetch the manifest @reference (a tag or a digest) of @path from @ep, or
  * read it from the store when it is a digest we hold.  The manifest is stored
- * as a blob; a digest reference is verified. */
+ * as a blob; a digest reference is verified.  @recorded: the digest this tag
+ * resolved to last time (or NULL): when a HEAD says it still does and the
+ * store has it, no GET is needed. */
 static int get_manifest(struct ib_registry *r, struct ib_store *s, struct ib_endpoint *ep, const char *path,
-                        const char *reference, char **ret_data, size_t *ret_len, char **ret_mt, char **ret_digest,
-                        struct ib_err **err)
+                        const char *reference, const char *recorded, char **ret_data, size_t *ret_len, char **ret_mt,
+                        char **ret_digest, struct ib_err **err)
 {
         struct ib_buf body = IB_BUF_INIT;
         _cleanup_free_ char *scope = ib_strdupf("repository:%s:pull", path);
@@ -126,6 +146,14 @@ static int get_manifest(struct ib_registry *r, struct ib_store *s, struct ib_end
         bool by_digest = ib_startswith(reference, "sha256:");
         int res;
 
+        if (!by_digest && recorded && ib_store_has_blob(s, recorded)) {
+                _cleanup_free_ char *now = head_manifest(r, ep, path, reference, scope);
+                if (now && strcmp(now, recorded) == 0) {
+                        ib_debug("%s:%s still resolves to %s (HEAD)", path, reference, now);
+                        reference = recorded;
+                        by_digest = true;
+                }
+        }
         if (by_digest && ib_store_has_blob(s, reference)) {
                 res = read_store_blob(s, reference, IB_MANIFEST_MAX, ret_data, ret_len, err);
                 if (res < 0)
@@ -287,6 +315,8 @@ static int job_start(struct ib_registry *r, CURLM *m, struct job *j, struct ib_e
         if (res < 0)
                 return res;
         curl_easy_setopt(j->x.h, CURLOPT_PRIVATE, j);
+        /* bigger reads: fewer write callbacks and hash updates per blob */
+        curl_easy_setopt(j->x.h, CURLOPT_BUFFERSIZE, 512L * 1024);
         if (curl_multi_add_handle(m, j->x.h) != CURLM_OK)
                 return ib_err_set(err, 0, "curl_multi_add_handle failed");
         j->active = true;
@@ -342,6 +372,10 @@ static int job_finish(struct ib_registry *r, CURLM *m, struct job *j, CURLcode c
                 if (res < 0)
                         return res;
                 j->attempt++;
+                free(j->url);
+                j->url = ib_strdup(j->q.url);
+                j->auth = true;
+                j->redirects = 0;
                 ib_debug("blob %s: %s, retrying (%u/%u)", j->digest, msg, j->attempt, retries);
                 ib_registry_emit(r, IB_PROGRESS_RETRY, j->digest, 0, j->size);
                 j->not_before = ib_now_ms() + ib_backoff_ms(r, j->attempt, -1);
@@ -381,6 +415,11 @@ static int job_finish(struct ib_registry *r, CURLM *m, struct job *j, CURLcode c
                                 return res;
                 }
                 j->attempt++;
+                /* start again at the registry: a storage URL it redirected to may have expired */
+                free(j->url);
+                j->url = ib_strdup(j->q.url);
+                j->auth = true;
+                j->redirects = 0;
                 ib_debug("blob %s: %s, retrying (%u/%u) from byte %llu", j->digest, msg, j->attempt, retries,
                          (unsigned long long) ib_blob_writer_size(j->w));
                 ib_registry_emit(r, IB_PROGRESS_RETRY, j->digest, ib_blob_writer_size(j->w), j->size);
@@ -532,7 +571,12 @@ static int pull_from(struct ib_registry *r, struct ib_store *s, struct ib_endpoi
                 mt = ib_manifest_media_type(data, len, NULL);
                 digest = ib_strdup(ref->digest);
         } else {
-                res = get_manifest(r, s, ep, path, ref->digest ? ref->digest : ref->tag, &data, &len, &mt, &digest, err);
+                _cleanup_free_ char *recorded = NULL;
+                _cleanup_err_ struct ib_err *e = NULL;
+                if (!ref->digest && ib_registry_local_digest(s, ref, &recorded, &e) < 0)
+                        recorded = NULL;
+                res = get_manifest(r, s, ep, path, ref->digest ? ref->digest : ref->tag, recorded, &data, &len, &mt,
+                                   &digest, err);
                 if (res < 0)
                         return res;
         }
@@ -550,7 +594,7 @@ static int pull_from(struct ib_registry *r, struct ib_store *s, struct ib_endpoi
                         cmt = ib_manifest_media_type(cdata, clen, NULL);
                         cdigest = ib_strdup(child);
                 } else {
-                        res = get_manifest(r, s, ep, path, child, &cdata, &clen, &cmt, &cdigest, err);
+                        res = get_manifest(r, s, ep, path, child, NULL, &cdata, &clen, &cmt, &cdigest, err);
                         if (res < 0)
                                 return res;
                 }

@@ -209,10 +209,9 @@ int ib_ref_parse(const char *s, struct ib_ref **ret, struct ib_err **err)
                       has_upper(name, (size_t) (slash - name)))) {
                 domain = ib_strndup(name, (size_t) (slash - name));
                 rest = ib_strdup(slash + 1);
+                /* kept as written, like docker: lowercasing "Reg/x" would turn it into docker.io/reg/x */
                 if (!valid_domain(domain))
                         return ib_err_set(err, EINVAL, "invalid reference format: bad registry `%s`", domain);
-                for (char *p = domain; *p; p++)
-                        *p = (char) tolower((unsigned char) *p);
         } else {
                 domain = ib_strdup("docker.io");
                 rest = IB_TAKE_PTR(name);

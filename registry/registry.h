@@ -203,7 +203,12 @@ static inline void ib_pull_result_freep(struct ib_pull_result **p) { if (*p) ib_
  * @platform, default the host's), then the config and every layer into @store,
  * several at once, each verified before it takes its final name.  A digest
  * reference whose manifests and blobs are all in the store uses no network.
- * Tags are recorded under cache/refs/.  Schema 1 manifests are refused. */
+ * Tags are recorded under cache/refs/; a tag pulled before costs one HEAD
+ * when it still resolves to the recorded digest.  Schema 1 manifests are
+ * refused.  Progress events go to the client's progress hook; IB_PROGRESS_DONE
+ * for a layer means its blob is complete and verified in the store, so a
+ * caller may start importing it while the others download (from the hook, by
+ * queueing work; the hook must not call back into the client). */
 int ib_registry_pull(struct ib_registry *r, struct ib_store *store, const struct ib_ref *ref,
                      const struct ib_platform *platform, struct ib_pull_result **ret, struct ib_err **err);
 /* The digest cache/refs/ holds for a tag reference (offline); ENOENT if none. */

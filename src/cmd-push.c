@@ -9,6 +9,7 @@
  *   REF                 a reference pulled into the store before (its recorded digest) */
 #include "lib/ib.h"
 #include "src/cli.h"
+#include "src/docker-archive.h"
 #include "src/registry-opts.h"
 #include <yajl/yajl_tree.h>
 
@@ -18,7 +19,7 @@ static void push_usage(FILE *out)
 {
         fprintf(out, "Usage: imgbuild push [OPTIONS] SRC DEST...\n\n"
                      "Push an image to registry references; prints DEST@sha256:<digest> for each.\n"
-                     "SRC: oci:DIR[:TAG] (an OCI layout), sha256:<digest> or a reference in the store.\n\n"
+                     "SRC: oci:DIR[:TAG] (an OCI layout), docker-archive:FILE, sha256:<digest> or a reference\nin the store.\n\n"
                      "Options:\n"
                      "      --root DIR                          the store (default: $IMGBUILD_ROOT, else per user)\n"
                      "      --digest-file FILE                  write the manifest digest to FILE\n"
@@ -82,8 +83,16 @@ static int resolve_source(const char *src, struct ib_store *store, char **ret_ro
                 *ret_root = IB_TAKE_PTR(dir);
                 return 0;
         }
-        if (ib_startswith(src, "docker-archive:"))
-                return ib_err_set(err, ENOTSUP, "docker-archive sources are not supported yet; use oci:DIR");
+        if (ib_startswith(src, "docker-archive:")) {
+                _cleanup_free_ char *p = ib_strdup(src + 15);
+                char *colon = strchr(p, ':');   /* docker-archive:PATH[:NAME:TAG]: one image per archive */
+                if (colon)
+                        *colon = '\0';
+                if (ib_docker_archive_import(store, p, ret_digest, err) < 0)
+                        return -EINVAL;
+                *ret_root = ib_strdup(store->root);
+                return 0;
+        }
         if (ib_digest_parse(src, &hex)) {
                 if (!ib_store_has_blob(store, src))
                         return ib_err_set(err, ENOENT, "%s is not in the store `%s`", src, store->root);

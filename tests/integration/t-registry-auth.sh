@@ -91,8 +91,19 @@ like "$(cat "$IB_TMP/err")" "^imgbuild: pull $R/x:1: .*401 UNAUTHORIZED" "a wron
 ib env DOCKER_CONFIG="$d" "$IMGBUILD" -v trace pull --root "$IB_TMP/s10" "$R/x:1" >/dev/null 2>>"$IB_TMP/trace"
 fails "no password in the trace output" grep -qF -e "$P" -e "$B64" "$IB_TMP/trace"
 
+# a blob redirect to another host (like blob storage) must not carry credentials
+PROXY_UPSTREAM_AUTH="$U:$P" start_fault_proxy "$R" redirect 0 "/blobs/sha256:"
+ok "the redirecting proxy answers" curl -fs "http://$PROXY/__fault"
+pd=$IB_TMP/pdc; mkdir -p "$pd"; auth_json "$PROXY" "$B64" >"$pd/config.json"
+out=$(ib env DOCKER_CONFIG="$pd" "$IMGBUILD" pull --root "$IB_TMP/s11" "$PROXY/x:1" 2>&1)
+is "$out" "$PROXY/x:1@$want" "pull through blob redirects to another host"
+is "$(grep -c ' -> 307' "$PROXY_LOG" | tr -d ' ')" 2 "... both blobs were redirected"
+is "$(grep -c '/__blob/.* auth=no' "$PROXY_LOG" | tr -d ' '):$(grep -c '/__blob/.* auth=yes' "$PROXY_LOG" | tr -d ' ')" "2:0" \
+        "... and the other host never saw the Authorization header"
+
 # ------------------------------------------------------------ Bearer tokens
-start_registry_token "$U" "$P" "refresh-T0ken" || skip_all "cannot start the token server and registry"
+start_registry_token "$U" "$P" "refresh-T0ken"
+is "$?" 0 "start a token server and a registry using it"
 T=$REGISTRY
 ok "seed $T/x:1 with skopeo (Bearer)" skopeo copy -q --dest-tls-verify=false --dest-creds "$U:$P" "oci:$L:latest" "docker://$T/x:1"
 want=$(skopeo inspect --tls-verify=false --creds "$U:$P" "docker://$T/x:1" | jq -r .Digest)

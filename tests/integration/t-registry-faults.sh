@@ -62,6 +62,10 @@ like "$(cat "$IB_TMP/err")" "^imgbuild: pull $X/x:1: blob sha256:[0-9a-f]{64}: 5
         "... with the status and the registry's error code and message"
 ok "... store verified" rehash_store "$S"
 
+pull_case schema1 schema1 0 /manifests/
+is "$rc" 1 "a Docker schema 1 manifest is refused (exit 1)"
+like "$(cat "$IB_TMP/err")" "^imgbuild: pull $X/x:1: this image uses the obsolete Docker schema 1 manifest" "... with a clear message"
+
 # pushes retry too
 fault 500 1 "/blobs/uploads/"
 out=$("$IMGBUILD" push --root "$IB_TMP/p1" "oci:$L" "$X/pushed:1" 2>&1)

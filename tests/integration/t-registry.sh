@@ -31,6 +31,7 @@ is "$(cat "$ST/cache/refs/$R/x:1")" "$want" "the tag is recorded under cache/ref
 n=$(count "GET /v2/x/blobs/")
 "$IMGBUILD" pull --root "$ST" "$R/x:1" >/dev/null 2>&1
 is "$(count "GET /v2/x/blobs/")" "$n" "a second pull downloads no blob"
+is "$(count '"GET /v2/x/manifests/1 .*imgbuild/')" 1 "... nor the manifest: one HEAD shows the tag still resolves to it"
 out=$("$IMGBUILD" pull --root "$ST" "$R/x@$want" 2>&1)
 is "$out" "$R/x@$want" "pull by digest prints the digest reference"
 out=$("$IMGBUILD" pull --root "$ST" "$R/nope:1" 2>&1); rc=$?
@@ -38,6 +39,12 @@ is "$rc" 1 "pulling a missing tag exits 1"
 like "$out" "^imgbuild: pull $R/nope:1: manifest 1: 404 MANIFEST_UNKNOWN" "the error names the reference, status and registry code"
 "$IMGBUILD" pull --root "$ST" "Bad/Ref" >/dev/null 2>"$IB_TMP/err"; is "$?" 1 "an invalid reference exits 1"
 like "$(cat "$IB_TMP/err")" "invalid reference format" "and says why"
+
+port=${R##*:}
+out=$("$IMGBUILD" -v debug pull --root "$IB_TMP/s-lh" "localhost:$port/x:1" 2>"$IB_TMP/err")
+is "$out" "localhost:$port/x:1@$want" "localhost:PORT is insecure by default: HTTPS fails, plain HTTP is used"
+like "$(cat "$IB_TMP/err")" "registry localhost:$port: plain http \(insecure\)" "... and the debug log says so"
+like "$(cat "$IB_TMP/err")" "done $layer [1-9][0-9]*/[1-9][0-9]*" "progress events reach the CLI (a layer's done event)"
 
 # ---- registry map (pull ORIG's images from another registry first)
 out=$("$IMGBUILD" pull --root "$ST" --registry-map "example.invalid=$R" example.invalid/x:1 2>&1)
@@ -81,6 +88,15 @@ ok "chunked push (--push-chunk-size 256 KiB)" "$IMGBUILD" push --root "$IB_TMP/s
 like "$(count '"PATCH /v2/c/blobs/uploads/')" "^([3-9]|[1-9][0-9]+)$" "the layer went in several PATCH requests"
 is "$(skopeo inspect --tls-verify=false "docker://$R/c:1" | jq -r .Digest)" "$src" "the chunked push gives the same image"
 
+ok "make a docker-archive with skopeo" skopeo copy -q "oci:$L:latest" "docker-archive:$IB_TMP/da.tar:da:1"
+out=$("$IMGBUILD" push --root "$IB_TMP/store5" "docker-archive:$IB_TMP/da.tar" "$R/da:1" 2>&1)
+like "$out" "^$R/da@sha256:" "push of a docker-archive"
+is "$(skopeo inspect --tls-verify=false "docker://$R/da:1" | jq -r '.Layers | length')" \
+   "$(jq '.layers | length' "$L/blobs/sha256/${src#sha256:}")" "... skopeo sees all its layers"
+ok "... and copies it back" skopeo copy -q --src-tls-verify=false "docker://$R/da:1" "oci:$IB_TMP/daback:1"
+is "$(skopeo inspect --tls-verify=false --config "docker://$R/da:1" | jq -c .rootfs.diff_ids)" \
+   "$(jq -c .rootfs.diff_ids "$L/blobs/sha256/$(jq -r .config.digest "$L/blobs/sha256/${src#sha256:}" | cut -d: -f2)")" \
+   "... with the same layer contents (diff_ids)"
 out=$("$IMGBUILD" push --root "$ST" "$R/x:1" "$R/fromstore:1" 2>&1)
 is "$out" "$R/fromstore@$want" "push from the store by a pulled reference"
 "$IMGBUILD" push --root "$ST" "oci:$IB_TMP/none" "$R/z:1" >/dev/null 2>"$IB_TMP/err"; is "$?" 1 "push of a missing layout exits 1"

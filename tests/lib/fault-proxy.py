@@ -7,23 +7,28 @@ them (0: all of them) according to --mode:
   429      answer 429 with Retry-After: 1
   cut      forward, but send only half of the body, then close
   corrupt  forward, with one byte of the body changed
+  schema1  answer GET with an old Docker schema 1 manifest
+  redirect answer 307 to http://localhost:PORT/__blob<path> (another origin,
+           like blob storage); those requests are logged with "auth=yes|no"
+           and forwarded with --upstream-auth instead of the client's header
 GET /__fault?mode=M&count=N&match=RE changes the fault and resets the
 counters (a test runs several cases through one proxy).
 Everything else is forwarded to --upstream as it is (Host kept, so the
 registry's Location headers point back at the proxy).  One log line per
 request: "<n> <METHOD> <path> range=<Range> -> <what happened>"."""
-import argparse, http.client, os, re, socket, struct, threading
+import argparse, base64, http.client, os, re, socket, struct, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
 ap.add_argument("--upstream", required=True)
-ap.add_argument("--mode", required=True, choices=["reset", "500", "429", "cut", "corrupt", "none"])
+ap.add_argument("--mode", required=True, choices=["reset", "500", "429", "cut", "corrupt", "redirect", "schema1", "none"])
 ap.add_argument("--count", type=int, default=1)
 ap.add_argument("--match", default="/blobs/sha256:")
 ap.add_argument("--log", required=True)
 ap.add_argument("--lifetime", type=int, default=300)
+ap.add_argument("--upstream-auth", default="", help="user:password for redirected requests")
 args = ap.parse_args()
 uhost, uport = args.upstream.rsplit(":", 1)
 lock = threading.Lock()
@@ -44,6 +49,11 @@ class H(BaseHTTPRequestHandler):
 
     def control(self):
         q = parse_qs(urlparse(self.path).query)
+        if not q:       # a health check
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         with lock:
             args.mode = q.get("mode", [args.mode])[0]
             args.count = int(q.get("count", [args.count])[0])
@@ -69,6 +79,31 @@ class H(BaseHTTPRequestHandler):
                         state["faulted"] += 1
                         fault = args.mode
         rng = self.headers.get("Range", "-")
+        path = self.path
+        hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        if path.startswith("/__blob/"):
+            had = "yes" if "Authorization" in self.headers else "no"
+            log("%d %s %s auth=%s" % (num, self.command, path, had))
+            path = path[len("/__blob"):]
+            hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
+            if args.upstream_auth:
+                hdrs["Authorization"] = "Basic " + base64.b64encode(args.upstream_auth.encode()).decode()
+        elif fault == "schema1" and self.command == "GET":
+            log("%d %s %s -> schema1" % (num, self.command, path))
+            b = b'{"schemaVersion":1,"name":"x","tag":"1","architecture":"amd64","fsLayers":[],"history":[]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b)
+            return
+        elif fault == "redirect" and self.command == "GET":
+            log("%d %s %s -> 307" % (num, self.command, path))
+            self.send_response(307)
+            self.send_header("Location", "http://localhost:%d/__blob%s" % (args.port, path))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if fault == "reset":
             log("%d %s %s range=%s -> reset" % (num, self.command, self.path, rng))
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -88,10 +123,9 @@ class H(BaseHTTPRequestHandler):
                 self.wfile.write(b)
             return
         c = http.client.HTTPConnection(uhost, int(uport), timeout=60)
-        hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         if body is not None:
             hdrs["Content-Length"] = str(len(body))
-        c.request(self.command, self.path, body=body, headers=hdrs)
+        c.request(self.command, path, body=body, headers=hdrs)
         r = c.getresponse()
         data = r.read() if self.command != "HEAD" else b""
         self.send_response(r.status, r.reason)
@@ -121,7 +155,14 @@ class H(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_any
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", args.port), H)
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass    # clients hanging up (TLS probes, aborted transfers) are expected
+
+
+srv = Server(("127.0.0.1", args.port), H)
 srv.daemon_threads = True
 threading.Timer(args.lifetime, lambda: os._exit(0)).start()
 srv.serve_forever()

@@ -263,13 +263,15 @@ start_registry_token() {
 }
 # start_fault_proxy UPSTREAM MODE COUNT [PATH_REGEX]: a loopback HTTP proxy in front of
 # UPSTREAM (host:port) that misbehaves on the first COUNT requests matching PATH_REGEX
-# (MODE: reset, 500, 429, cut, corrupt; COUNT 0 = always).  Sets PROXY (host:port), PROXY_LOG.
+# (MODE: reset, 500, 429, cut, corrupt, redirect; COUNT 0 = always).  Redirected
+# requests reach UPSTREAM with $PROXY_UPSTREAM_AUTH (user:password) as Basic
+# credentials, as a pre-signed storage URL would.  Sets PROXY (host:port), PROXY_LOG.
 start_fault_proxy() {
         local port
         port=$(free_port); PROXY=127.0.0.1:$port; PROXY_LOG=$(mktemp "$IB_TMP/proxy.XXXXXX")
         spawn python3 "$IB_SRCDIR/tests/lib/fault-proxy.py" --port "$port" --upstream "$1" --mode "$2" \
-                --count "$3" --match "${4:-/blobs/sha256:}" --log "$PROXY_LOG"
-        wait_http "http://$PROXY/v2/" 20
+                --count "$3" --match "${4:-/blobs/sha256:}" --log "$PROXY_LOG" --upstream-auth "${PROXY_UPSTREAM_AUTH:-}"
+        wait_http "http://$PROXY/__fault" 20
 }
 # rehash_store STORE: every file in STORE/blobs/sha256 matches its name (prints the bad ones).
 rehash_store() {

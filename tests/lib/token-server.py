@@ -106,7 +106,14 @@ class H(BaseHTTPRequestHandler):
         self.reply(200, {"access_token": t, "expires_in": 300, "refresh_token": args.refresh_token})
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", args.port), H)
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+srv = Server(("127.0.0.1", args.port), H)
 srv.daemon_threads = True
 threading.Timer(args.lifetime, lambda: os._exit(0)).start()
 srv.serve_forever()

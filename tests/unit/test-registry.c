@@ -32,7 +32,8 @@ static void test_references(void)
                 { "h.io:443/a@sha256:" H64, "h.io:443", "a", NULL, "sha256:" H64 },
                 { "ab-c_d__e/f---g.h", "docker.io", "ab-c_d__e/f---g.h", "latest", NULL },
                 { "a.b_c/x", NULL, NULL, NULL, NULL },
-                { "Example.COM/x", "example.com", "x", "latest", NULL },
+                { "Example.COM/x", "Example.COM", "x", "latest", NULL },
+                { "loAcast/x", "loAcast", "x", "latest", NULL },
                 { "x:" "A_b.c-D", "docker.io", "library/x", "A_b.c-D", NULL },
                 { "my-registry.local/app:_t", "my-registry.local", "app", "_t", NULL },
                 /* invalid */
