@@ -179,7 +179,29 @@ jqis "$W/dmanifest.json" '[.layers[].mediaType]|unique' '["application/vnd.docke
 is "$(jq -r .config.digest "$W/dmanifest.json")" "$(jq -r .config.digest "$W/manifest.json")" "the config bytes are the same in both formats"
 like "$DD" '^sha256:' "docker-format image digest printed"
 jqis "$W/manifest.json" .mediaType '"application/vnd.oci.image.manifest.v1+json"'
+jqis "$W/manifest.json" .config.mediaType '"application/vnd.oci.image.config.v1+json"'
+jqis "$W/manifest.json" '[.layers[].mediaType]|unique' '["application/vnd.oci.image.layer.v1.tar+gzip"]'
 ok "skopeo copies the docker-format image" skopeo copy -q "oci:$W/dlay" "oci:$W/dcopy:d"
+
+# zstd layers (as a base image may have them): kept as they are in layouts,
+# decompressed into the docker-archive.
+if command -v zstd >/dev/null; then
+        zstd -q -c "$W/l2.tar" >"$W/l2.tar.zst"
+        ZD=$("$IMGBUILD" debug-image --root "$W/store" --created 0 --oci-layout-path "$W/zlay:z" \
+                --tar-path "$W/z.tar" --tag z/app:1 "$W/l1.tar" "$W/l2.tar.zst" 2>"$W/err")
+        is "$(skopeo inspect --raw "oci:$W/zlay:z" | jq -c '[.layers[].mediaType]')" \
+                '["application/vnd.oci.image.layer.v1.tar+gzip","application/vnd.oci.image.layer.v1.tar+zstd"]' \
+                "a zstd layer keeps its OCI zstd media type"
+        is "$(skopeo inspect --config "oci:$W/zlay:z" | jq -r '.rootfs.diff_ids[1]')" "sha256:$(sha256sum <"$W/l2.tar" | cut -d' ' -f1)" \
+                "its diff_id is the digest of the plain tar"
+        ok "skopeo copy of the image with a zstd layer" skopeo copy -q "oci:$W/zlay:z" "oci:$W/zcopy:z"
+        ok "the docker-archive of it holds the plain tar" \
+                sh -c "tar -xOf '$W/z.tar' \$(tar -xOf '$W/z.tar' manifest.json | jq -r '.[0].Layers[1]') | cmp - '$W/l2.tar'"
+        ok "skopeo reads that docker-archive" skopeo copy -q "docker-archive:$W/z.tar" "oci:$W/zarch:z"
+        like "$ZD" '^sha256:' "zstd image digest printed"
+else
+        skip "zstd is not installed"
+fi
 
 # ---------------------------------------------------------- docker-archive
 tar -xOf "$W/img.tar" manifest.json >"$W/arch-manifest.json" 2>"$W/err"
