@@ -117,6 +117,33 @@ index.docker.io/library/app@$DIGEST" "--image-name-with-digest-file as Kaniko"
 is "$(cat "$W/nametags")" "reg.example/app:1@$DIGEST
 index.docker.io/library/app:latest@$DIGEST" "--image-name-tag-with-digest-file as Kaniko"
 
+# ------------------------------------------------------------ base image
+# A base made by umoci: its config is parsed, edited and extended; its layer
+# blob is reused as it is (same digest in our manifest).
+if make_busybox_layout "$W/base" >/dev/null 2>&1; then
+        bm=$(jq -r '.manifests[0].digest' "$W/base/index.json"); bm=${bm#sha256:}
+        bc=$(jq -r .config.digest "$W/base/blobs/sha256/$bm"); bc=${bc#sha256:}
+        bl=$(jq -r '.layers[0].digest' "$W/base/blobs/sha256/$bm"); bl=${bl#sha256:}
+        BD=$("$IMGBUILD" debug-image --root "$W/store" --created 0 --base-config "$W/base/blobs/sha256/$bc" \
+                --base-layer "$W/base/blobs/sha256/$bl" --env X=1 --history 'ENV X=1' \
+                --oci-layout-path "$W/derived:d" "$W/l2.tar" 2>"$W/err")
+        like "$BD" '^sha256:' "an image on a umoci-made base is assembled ($(head -c 200 "$W/err"))"
+        skopeo inspect --config "oci:$W/derived:d" >"$W/dcfg.json" 2>"$W/err"
+        is "$(jq -c .config.Env "$W/dcfg.json")" \
+                '["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","X=1"]' "base Env kept, ours appended"
+        is "$(jq -c .config.Cmd "$W/dcfg.json")" '["sh"]' "base Cmd kept"
+        is "$(jq -c '.rootfs.diff_ids[0]' "$W/dcfg.json")" "$(jq -c '.rootfs.diff_ids[0]' "$W/base/blobs/sha256/$bc")" "base diff_id first"
+        is "$(jq '.history|length' "$W/dcfg.json")" "$(( $(jq '.history|length' "$W/base/blobs/sha256/$bc") + 2 ))" \
+                "base history kept, two entries added"
+        is "$(skopeo inspect --raw "oci:$W/derived:d" | jq -r '.layers[0].digest')" "sha256:$bl" "the base layer blob is reused as is"
+        ok "umoci unpacks the derived image" umoci unpack --image "$W/derived:d" "$W/dbundle"
+        ok "... base files and ours" test -x "$W/dbundle/rootfs/bin/busybox" -a -f "$W/dbundle/rootfs/data/file"
+        fails "a base layer that is not the config's is refused" "$IMGBUILD" debug-image --root "$W/store" \
+                --base-config "$W/base/blobs/sha256/$bc" --base-layer "$W/l2.tar"
+else
+        skip "umoci could not make a busybox base image"
+fi
+
 # ------------------------------------------------------------ reproducible
 D2=$("$IMGBUILD" debug-image --root "$W/store2" "${CONFIG_ARGS[@]}" --oci-layout-path "$W/lay2" "${LAYERS[@]}" 2>"$W/err")
 is "$D2" "$DIGEST" "same inputs and --created, another store: same manifest digest"
