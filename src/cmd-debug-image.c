@@ -174,7 +174,8 @@ static int apply_opt(struct ib_image_config *c, int opt, const char *arg, const 
         case O_LABEL:
                 eq = strchr(arg, '=');
                 if (!eq)
-                        return ib_err_set(err, EINVAL, "%s: expected K=V, got \"%s\"", opt == O_ENV ? "--env" : "--label", arg);
+                        return ib_err_set(err, EINVAL, "%s: expected K=V, got \"%s\"",
+                                          opt == O_ENV ? "--env" : "--label", arg);
                 key = ib_strndup(arg, (size_t) (eq - arg));
                 if (opt == O_ENV)
                         ib_image_config_env_set(c, key, eq + 1);
@@ -345,7 +346,10 @@ int ib_cmd_debug_image(int argc, char **argv)
                 case O_PRINT: o.print_config = true; break;
                 case O_IMAGE: o.image = optarg; break;
                 case O_BASE_LAYER: ib_strv_push(&o.base_layers, optarg); break;
-                case '?': ib_strv_free(o.tags); ib_strv_free(o.base_layers); return ib_cli_usage_error("debug-image", "bad option");
+                case '?':
+                        ib_strv_free(o.tags);
+                        ib_strv_free(o.base_layers);
+                        return ib_cli_usage_error("debug-image", "bad option");
                 default: break;         /* config edits: second pass */
                 }
         }

@@ -47,25 +47,51 @@ static void healthcheck_free(struct ib_healthcheck *h)
         free(h);
 }
 
+static bool str_empty(const char *s) { return !s || !*s; }
+static bool strv_empty(char *const *v) { return !v || !v[0]; }
+
+/* Empty fields are omitted (Go's omitempty); a healthcheck is written when set. */
+static bool cfield_empty(const struct ib_run_config *rc, int f)
+{
+        switch (f) {
+        case F_USER: return str_empty(rc->user);
+        case F_EXPOSED: return strv_empty(rc->exposed_ports);
+        case F_ENV: return strv_empty(rc->env);
+        case F_ENTRYPOINT: return strv_empty(rc->entrypoint);
+        case F_CMD: return strv_empty(rc->cmd);
+        case F_VOLUMES: return strv_empty(rc->volumes);
+        case F_WORKDIR: return str_empty(rc->working_dir);
+        case F_LABELS: return rc->labels.n == 0;
+        case F_STOPSIGNAL: return str_empty(rc->stop_signal);
+        case F_ARGSESCAPED: return !rc->args_escaped;
+        case F_HEALTHCHECK: return !rc->healthcheck;
+        case F_ONBUILD: return strv_empty(rc->onbuild);
+        case F_SHELL: return strv_empty(rc->shell);
+        }
+        return true;
+}
+
 /* Append field @f's JSON value to @b; false (nothing written) when it is empty. */
 static bool cfield_write(struct ib_buf *b, const struct ib_run_config *rc, int f)
 {
+        if (cfield_empty(rc, f))
+                return false;
         switch (f) {
-        case F_USER: if (!rc->user || !*rc->user) return false; ib_json_add_str(b, rc->user); return true;
-        case F_EXPOSED: if (!rc->exposed_ports || !*rc->exposed_ports) return false; jset(b, rc->exposed_ports); return true;
-        case F_ENV: if (!rc->env || !*rc->env) return false; jstrv(b, rc->env); return true;
-        case F_ENTRYPOINT: if (!rc->entrypoint || !*rc->entrypoint) return false; jstrv(b, rc->entrypoint); return true;
-        case F_CMD: if (!rc->cmd || !*rc->cmd) return false; jstrv(b, rc->cmd); return true;
-        case F_VOLUMES: if (!rc->volumes || !*rc->volumes) return false; jset(b, rc->volumes); return true;
-        case F_WORKDIR: if (!rc->working_dir || !*rc->working_dir) return false; ib_json_add_str(b, rc->working_dir); return true;
-        case F_LABELS: if (!rc->labels.n) return false; jkvlist(b, &rc->labels); return true;
-        case F_STOPSIGNAL: if (!rc->stop_signal || !*rc->stop_signal) return false; ib_json_add_str(b, rc->stop_signal); return true;
-        case F_ARGSESCAPED: if (!rc->args_escaped) return false; ib_buf_adds(b, "true"); return true;
-        case F_HEALTHCHECK: if (!rc->healthcheck) return false; healthcheck_write(b, rc->healthcheck); return true;
-        case F_ONBUILD: if (!rc->onbuild || !*rc->onbuild) return false; jstrv(b, rc->onbuild); return true;
-        case F_SHELL: if (!rc->shell || !*rc->shell) return false; jstrv(b, rc->shell); return true;
+        case F_USER: ib_json_add_str(b, rc->user); break;
+        case F_EXPOSED: jset(b, rc->exposed_ports); break;
+        case F_ENV: jstrv(b, rc->env); break;
+        case F_ENTRYPOINT: jstrv(b, rc->entrypoint); break;
+        case F_CMD: jstrv(b, rc->cmd); break;
+        case F_VOLUMES: jset(b, rc->volumes); break;
+        case F_WORKDIR: ib_json_add_str(b, rc->working_dir); break;
+        case F_LABELS: jkvlist(b, &rc->labels); break;
+        case F_STOPSIGNAL: ib_json_add_str(b, rc->stop_signal); break;
+        case F_ARGSESCAPED: ib_buf_adds(b, "true"); break;
+        case F_HEALTHCHECK: healthcheck_write(b, rc->healthcheck); break;
+        case F_ONBUILD: jstrv(b, rc->onbuild); break;
+        case F_SHELL: jstrv(b, rc->shell); break;
         }
-        return false;
+        return true;
 }
 
 static int healthcheck_read(yajl_val v, struct ib_healthcheck **ret, struct ib_err **err)
@@ -80,12 +106,14 @@ static int healthcheck_read(yajl_val v, struct ib_healthcheck **ret, struct ib_e
         if (!YAJL_IS_OBJECT(v))
                 return ib_err_set(err, EINVAL, "config.Healthcheck: expected an object");
         h = ib_calloc(1, sizeof(*h));
-        if ((r = jget_strv(ib_json_get(v, "Test"), "config.Healthcheck.Test", &h->test, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "Interval"), "config.Healthcheck.Interval", &h->interval, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "Timeout"), "config.Healthcheck.Timeout", &h->timeout, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "StartPeriod"), "config.Healthcheck.StartPeriod", &h->start_period, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "StartInterval"), "config.Healthcheck.StartInterval", &h->start_interval, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "Retries"), "config.Healthcheck.Retries", &h->retries, err)) < 0) {
+#define HC "config.Healthcheck."
+        if ((r = jget_strv(ib_json_get(v, "Test"), HC "Test", &h->test, err)) < 0 ||
+            (r = jget_int(ib_json_get(v, "Interval"), HC "Interval", &h->interval, err)) < 0 ||
+            (r = jget_int(ib_json_get(v, "Timeout"), HC "Timeout", &h->timeout, err)) < 0 ||
+            (r = jget_int(ib_json_get(v, "StartPeriod"), HC "StartPeriod", &h->start_period, err)) < 0 ||
+            (r = jget_int(ib_json_get(v, "StartInterval"), HC "StartInterval", &h->start_interval, err)) < 0 ||
+            (r = jget_int(ib_json_get(v, "Retries"), HC "Retries", &h->retries, err)) < 0) {
+#undef HC
                 healthcheck_free(h);
                 return r;
         }

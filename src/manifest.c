@@ -326,7 +326,8 @@ static int index_tree(yajl_val root, struct ib_index *x, struct ib_err **err)
                 return r;
         if (x->media_type && !ib_media_type_is_index(x->media_type))
                 return ib_err_set(err, EINVAL, "not an index: media type \"%s\"", x->media_type);
-        if ((r = descriptors_read(ib_json_get(root, "manifests"), "manifests", &x->manifests, &x->n_manifests, err)) < 0 ||
+        if ((r = descriptors_read(ib_json_get(root, "manifests"), "manifests", &x->manifests, &x->n_manifests,
+                                  err)) < 0 ||
             (r = subject_read(ib_json_get(root, "subject"), &x->subject, err)) < 0 ||
             (r = jget_kvlist(ib_json_get(root, "annotations"), "annotations", &x->annotations, err)) < 0)
                 return r;
