@@ -22,6 +22,7 @@ static void usage(FILE *out)
                 "  --root DIR                      store (default: the usual store)\n"
                 "  --base-config FILE              start from this image config\n"
                 "  --base-layer BLOB               a layer blob of that base (repeat, in order)\n"
+                "  --from-layout DIR[:TAG|@DIGEST] start from an image in an OCI layout\n"
                 "  --env K=V  --label K=V  --expose PORT[/PROTO]  --volume PATH  --onbuild TEXT\n"
                 "  --cmd-json JSON  --entrypoint-json JSON  --shell-json JSON  --healthcheck-json JSON\n"
                 "  --workdir DIR  --user USER  --stopsignal SIG  --author NAME\n"
@@ -132,12 +133,13 @@ struct opts {
         bool print_config;
         char **tags;
         char **base_layers;     /* blobs of the base image's layers, in config order */
+        const char *from_layout;
 };
 
 enum {
         O_ROOT = 256, O_BASE, O_ENV, O_LABEL, O_EXPOSE, O_VOLUME, O_ONBUILD, O_CMD, O_ENTRYPOINT, O_SHELL,
         O_HEALTH, O_WORKDIR, O_USER, O_STOPSIG, O_AUTHOR, O_HISTORY, O_CREATED, O_FORMAT, O_LAYOUT, O_TAR,
-        O_TAG, O_DIGEST, O_META, O_NAMEDIG, O_NAMETAGDIG, O_PRINT, O_IMAGE, O_BASE_LAYER,
+        O_TAG, O_DIGEST, O_META, O_NAMEDIG, O_NAMETAGDIG, O_PRINT, O_IMAGE, O_BASE_LAYER, O_FROM_LAYOUT,
 };
 
 static const struct option long_opts[] = {
@@ -159,6 +161,7 @@ static const struct option long_opts[] = {
         { "image-name-tag-with-digest-file", required_argument, NULL, O_NAMETAGDIG },
         { "print-config", no_argument, NULL, O_PRINT }, { "image", required_argument, NULL, O_IMAGE },
         { "base-layer", required_argument, NULL, O_BASE_LAYER },
+        { "from-layout", required_argument, NULL, O_FROM_LAYOUT },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -250,11 +253,30 @@ static int run_stored(const struct opts *o, struct ib_err **err)
         return 0;
 }
 
+/* --from-layout: the base image's config and layers, imported into the store. */
+static int base_from_layout(struct ib_store *s, const char *ref, struct ib_image_config **ret_cfg,
+                            struct ib_image **ret_img, struct ib_err **err)
+{
+        _cleanup_free_ char *dir = NULL, *tag = NULL, *digest = NULL, *cpath = NULL, *data = NULL;
+        size_t len = 0;
+        int r;
+
+        ib_oci_layout_ref_split(ref, &dir, &tag);
+        if ((r = ib_oci_layout_resolve(dir, tag, NULL, NULL, NULL, &digest, err)) < 0 ||
+            (r = ib_oci_layout_import(s, dir, digest, ret_img, err)) < 0)
+                return ib_err_wrap(err, "--from-layout");
+        cpath = ib_store_blob_path(s, (*ret_img)->config_digest);
+        if ((r = ib_read_file(cpath, 64 << 20, &data, &len, err)) < 0 ||
+            (r = ib_image_config_parse(data, len, ret_cfg, err)) < 0)
+                return ib_err_wrap(err, "--from-layout");
+        return 0;
+}
+
 static int run(int argc, char **argv, struct opts *o, struct ib_err **err)
 {
         _cleanup_(ib_image_config_freep) struct ib_image_config *cfg = NULL;
         _cleanup_(ib_store_closep) struct ib_store *s = NULL;
-        _cleanup_(ib_image_freep) struct ib_image *img = NULL;
+        _cleanup_(ib_image_freep) struct ib_image *img = NULL, *base = NULL;
         _cleanup_free_ char *root = o->root ? ib_strdup(o->root) : ib_store_default_root();
         _cleanup_free_ struct ib_layer *layers = NULL;
         enum ib_image_format fmt = IB_FORMAT_OCI;
@@ -266,7 +288,12 @@ static int run(int argc, char **argv, struct opts *o, struct ib_err **err)
                 return r;
         if (o->format && ib_image_format_parse(o->format, &fmt) < 0)
                 return ib_err_set(err, EINVAL, "--image-format: \"%s\" is neither oci nor docker", o->format);
-        if (o->base) {
+        if ((r = ib_store_open(root, &s, err)) < 0)
+                return r;
+        if (o->from_layout) {
+                if ((r = base_from_layout(s, o->from_layout, &cfg, &base, err)) < 0)
+                        return r;
+        } else if (o->base) {
                 _cleanup_free_ char *data = NULL;
                 size_t len = 0;
                 if ((r = ib_read_file(o->base, 64 << 20, &data, &len, err)) < 0 ||
@@ -280,9 +307,7 @@ static int run(int argc, char **argv, struct opts *o, struct ib_err **err)
         while ((c = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1)
                 if ((r = apply_opt(cfg, c, optarg, created, err)) < 0)
                         return r;
-        if ((r = ib_store_open(root, &s, err)) < 0)
-                return r;
-        nb = ib_strv_len(o->base_layers);
+        nb = base ? base->n_layers : ib_strv_len(o->base_layers);
         if (nb != ib_strv_len(cfg->diff_ids)) {
                 r = ib_err_set(err, EINVAL, "the base config has %zu layers, %zu --base-layer given",
                                ib_strv_len(cfg->diff_ids), nb);
@@ -290,6 +315,14 @@ static int run(int argc, char **argv, struct opts *o, struct ib_err **err)
         }
         total = nb + (size_t) (argc - optind);
         layers = ib_calloc(total + 1, sizeof(*layers));
+        for (; base && nl < nb; nl++)
+                layers[nl] = (struct ib_layer) {
+                        .media_type = ib_strdup(base->layers[nl].media_type),
+                        .digest = ib_strdup(base->layers[nl].digest),
+                        .size = base->layers[nl].size,
+                        .diff_id = ib_strdup(base->layers[nl].diff_id),
+                        .uncompressed_size = -1,
+                };
         for (; nl < nb; nl++) {
                 if ((r = store_layer(s, o->base_layers[nl], &layers[nl], err)) < 0)
                         goto out;
@@ -346,6 +379,7 @@ int ib_cmd_debug_image(int argc, char **argv)
                 case O_PRINT: o.print_config = true; break;
                 case O_IMAGE: o.image = optarg; break;
                 case O_BASE_LAYER: ib_strv_push(&o.base_layers, optarg); break;
+                case O_FROM_LAYOUT: o.from_layout = optarg; break;
                 case '?':
                         ib_strv_free(o.tags);
                         ib_strv_free(o.base_layers);

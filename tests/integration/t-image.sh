@@ -140,6 +140,15 @@ if make_busybox_layout "$W/base" >/dev/null 2>&1; then
         ok "... base files and ours" test -x "$W/dbundle/rootfs/bin/busybox" -a -f "$W/dbundle/rootfs/data/file"
         fails "a base layer that is not the config's is refused" "$IMGBUILD" debug-image --root "$W/store" \
                 --base-config "$W/base/blobs/sha256/$bc" --base-layer "$W/l2.tar"
+        # The same base read straight from its layout (resolved by tag, blobs imported).
+        FD=$("$IMGBUILD" debug-image --root "$W/store" --created 0 --from-layout "$W/base:latest" --env X=1 \
+                --history 'ENV X=1' --oci-layout-path "$W/derived2:d" --tar-path "$W/derived.tar" \
+                --tag derived/app:1 "$W/l2.tar" 2>"$W/err")
+        is "$FD" "$BD" "--from-layout DIR:TAG gives the same image as config + layer blobs"
+        FD2=$("$IMGBUILD" debug-image --root "$W/store4" --created 0 --from-layout "$W/base@sha256:$bm" --env X=1 \
+                --history 'ENV X=1' "$W/l2.tar" 2>"$W/err")
+        is "$FD2" "$BD" "--from-layout DIR@DIGEST into an empty store: the same image"
+        fails "--from-layout with an unknown tag" "$IMGBUILD" debug-image --root "$W/store" --from-layout "$W/base:nope"
 else
         skip "umoci could not make a busybox base image"
 fi
@@ -258,6 +267,13 @@ if command -v podman >/dev/null; then
                 is "$out" "hello
 new
 1000" "podman run of the loaded image runs its entrypoint + cmd as its user"
+                if [ -f "$W/derived.tar" ]; then
+                        timeout 120 "${P[@]}" load -i "$W/derived.tar" >/dev/null 2>&1
+                        out=$(timeout 120 "${P[@]}" run --rm --runtime runc --network host --ulimit nofile=1024:1024 \
+                                --ulimit nproc=1024:1024 derived/app:1 sh -c 'echo $X; cat /data/file' 2>"$W/podman-err")
+                        is "$out" "1
+hello" "podman runs the image made on the umoci base (busybox from the base, files from ours)"
+                fi
         fi
 else
         skip "podman is not installed"
