@@ -250,7 +250,7 @@ void ib_index_serialize(const struct ib_index *x, struct ib_buf *out);
 void ib_index_free(struct ib_index *x);
 static inline void ib_index_freep(struct ib_index **x) { ib_index_free(*x); }
 /* Append a copy of @d to the index's manifests. */
-void ib_index_add(struct ib_index *x, const struct ib_descriptor *d);
+void ib_index_append(struct ib_index *x, const struct ib_descriptor *d);
 /* The first manifest entry for os/arch[/variant] (variant NULL: any; an entry
  * without variant matches any wanted variant), or NULL. */
 const struct ib_descriptor *ib_index_find_platform(const struct ib_index *x, const char *os,

@@ -375,7 +375,7 @@ void ib_index_serialize(const struct ib_index *x, struct ib_buf *out)
         ib_buf_addc(out, '}');
 }
 
-void ib_index_add(struct ib_index *x, const struct ib_descriptor *d)
+void ib_index_append(struct ib_index *x, const struct ib_descriptor *d)
 {
         x->manifests = ib_reallocarray(x->manifests, x->n_manifests + 1, sizeof(*x->manifests));
         ib_descriptor_copy(&x->manifests[x->n_manifests++], d);

@@ -142,7 +142,7 @@ static void index_put(struct ib_index *x, const struct ib_descriptor *d, const c
                 else if (!tag && !name && x->manifests[i].digest && strcmp(x->manifests[i].digest, d->digest) == 0)
                         return;
         }
-        ib_index_add(x, d);
+        ib_index_append(x, d);
 }
 
 /* "os/arch[/variant]" -> platform, so tools choosing by platform (BuildKit's

@@ -6,14 +6,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* `make fuzz` links every source file, the CLI verbs included, but not
- * src/main.c: these two CLI helpers are referenced by src/cmd-*.c only and are
- * never reached from the parsers fuzzed here. */
-int ib_cli_fail(struct ib_err **err);
-int ib_cli_usage_error(const char *verb, const char *fmt, ...);
-int ib_cli_fail(struct ib_err **err) { ib_err_free(err); return 1; }
-int ib_cli_usage_error(const char *verb, const char *fmt, ...) { (void) verb; (void) fmt; return 2; }
-
 static void check_config(const char *d, size_t n)
 {
         struct ib_image_config *c = NULL, *c2 = NULL;

@@ -654,15 +654,15 @@ static void check_outputs(const char *tmp, struct ib_store *s, const struct ib_i
                         .size = img->manifest_size, .platform = &ph };
                 struct ib_buf ib = IB_BUF_INIT;
                 char hexi[IB_SHA256_HEX], *ip = NULL;
-                ib_index_add(&inner, &e1);
-                ib_index_add(&inner, &e2);
+                ib_index_append(&inner, &e1);
+                ib_index_append(&inner, &e2);
                 ib_index_serialize(&inner, &ib);
                 ib_sha256_hex(ib.buf, ib.len, hexi);
                 ip = ib_strdupf("%s/blobs/sha256/%s", lay, hexi);
                 ib_write_file_atomic(ip, ib.buf, ib.len, 0644, &err);
                 free(ip);
                 for (size_t i = 0; i < inner.n_manifests; i++)
-                        ib_descriptor_clear(&inner.manifests[i]);       /* ib_index_add made copies */
+                        ib_descriptor_clear(&inner.manifests[i]);       /* ib_index_append made copies */
                 free(inner.manifests);
                 /* Top-level entry pointing at the nested index, tagged "multi". */
                 char *top = ib_strdupf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":%zu,"
