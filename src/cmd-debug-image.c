@@ -262,7 +262,7 @@ static int base_from_layout(struct ib_store *s, const char *ref, struct ib_image
         int r;
 
         ib_oci_layout_ref_split(ref, &dir, &tag);
-        if ((r = ib_oci_layout_resolve(dir, tag, NULL, NULL, NULL, &digest, err)) < 0 ||
+        if ((r = ib_oci_layout_find(dir, tag, NULL, NULL, NULL, &digest, err)) < 0 ||
             (r = ib_oci_layout_import(s, dir, digest, ret_img, err)) < 0)
                 return ib_err_wrap(err, "--from-layout");
         cpath = ib_store_blob_path(s, (*ret_img)->config_digest);

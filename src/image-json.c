@@ -272,7 +272,7 @@ const char *ib_media_type_config(enum ib_image_format f)
         return f == IB_FORMAT_DOCKER ? IB_MT_DOCKER_CONFIG : IB_MT_OCI_CONFIG;
 }
 
-const char *ib_media_type_layer(enum ib_image_format f, enum ib_compression c)
+const char *ib_media_type_layer(enum ib_image_format f, enum ib_image_compression c)
 {
         switch (c) {
         case IB_COMPRESS_GZIP:
@@ -287,7 +287,7 @@ const char *ib_media_type_layer(enum ib_image_format f, enum ib_compression c)
 
 static const struct {
         const char *mt;
-        enum ib_compression c;
+        enum ib_image_compression c;
 } layer_types[] = {
         { IB_MT_OCI_LAYER, IB_COMPRESS_NONE },
         { IB_MT_OCI_LAYER_GZIP, IB_COMPRESS_GZIP },
@@ -301,7 +301,7 @@ static const struct {
         { IB_MT_DOCKER_FOREIGN_GZIP, IB_COMPRESS_GZIP },
 };
 
-bool ib_media_type_layer_compression(const char *mt, enum ib_compression *ret)
+bool ib_media_type_layer_compression(const char *mt, enum ib_image_compression *ret)
 {
         for (size_t i = 0; mt && i < IB_ELEMENTSOF(layer_types); i++)
                 if (strcmp(mt, layer_types[i].mt) == 0) {
@@ -312,7 +312,7 @@ bool ib_media_type_layer_compression(const char *mt, enum ib_compression *ret)
         return false;
 }
 
-bool ib_media_type_is_index(const char *mt)
+bool ib_image_mt_is_index(const char *mt)
 {
         return mt && (strcmp(mt, IB_MT_OCI_INDEX) == 0 || strcmp(mt, IB_MT_DOCKER_LIST) == 0);
 }

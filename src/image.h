@@ -55,7 +55,7 @@ struct ib_store;
 #define IB_DEFAULT_PATH_ENV    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum ib_image_format { IB_FORMAT_OCI, IB_FORMAT_DOCKER };
-enum ib_compression { IB_COMPRESS_NONE, IB_COMPRESS_GZIP, IB_COMPRESS_ZSTD };
+enum ib_image_compression { IB_COMPRESS_NONE, IB_COMPRESS_GZIP, IB_COMPRESS_ZSTD };
 
 /* "oci" or "docker" -> format; -EINVAL otherwise. */
 int ib_image_format_parse(const char *s, enum ib_image_format *ret);
@@ -64,10 +64,10 @@ const char *ib_media_type_index(enum ib_image_format f);
 const char *ib_media_type_config(enum ib_image_format f);
 /* The layer media type for @f and @c.  zstd has no docker media type that
  * docker itself reads, so docker format keeps the OCI zstd type (as BuildKit). */
-const char *ib_media_type_layer(enum ib_image_format f, enum ib_compression c);
+const char *ib_media_type_layer(enum ib_image_format f, enum ib_image_compression c);
 /* Compression of a known layer media type; false for anything else. */
-bool ib_media_type_layer_compression(const char *mt, enum ib_compression *ret);
-bool ib_media_type_is_index(const char *mt);
+bool ib_media_type_layer_compression(const char *mt, enum ib_image_compression *ret);
+bool ib_image_mt_is_index(const char *mt);
 bool ib_media_type_is_manifest(const char *mt);
 
 /* ------------------------------------------------------------ key/values */
@@ -193,7 +193,7 @@ void ib_time_rfc3339(int64_t epoch, char *buf, size_t n);
 int ib_time_parse(const char *s, int64_t *ret);
 
 /* -------------------------------------------------------------- manifests */
-struct ib_platform {
+struct ib_desc_platform {
         char *architecture;
         char *os;
         char *os_version;
@@ -207,7 +207,7 @@ struct ib_descriptor {
         int64_t size;
         char **urls;
         struct ib_kvlist annotations;
-        struct ib_platform *platform;   /* index entries only; NULL when absent */
+        struct ib_desc_platform *platform;      /* index entries only; NULL when absent */
         char *artifact_type;
 };
 
@@ -236,7 +236,7 @@ struct ib_index {
 
 void ib_descriptor_clear(struct ib_descriptor *d);
 void ib_descriptor_copy(struct ib_descriptor *dst, const struct ib_descriptor *src);
-void ib_platform_free(struct ib_platform *p);
+void ib_desc_platform_free(struct ib_desc_platform *p);
 
 /* Parse a manifest: OCI or docker schema2 (schema 1 and indexes are refused
  * with a message saying so).  Every layer must have a digest and a size. */
@@ -324,8 +324,8 @@ void ib_oci_layout_ref_split(const char *ref, char **ret_dir, char **ret_tag);
  * image), a tag (org.opencontainers.image.ref.name) or "sha256:<hex>".  An
  * index is resolved to the manifest for os/arch/variant (NULL: linux and this
  * machine).  *ret_digest: the manifest digest. */
-int ib_oci_layout_resolve(const char *dir, const char *ref, const char *os, const char *arch,
-                          const char *variant, char **ret_digest, struct ib_err **err);
+int ib_oci_layout_find(const char *dir, const char *ref, const char *os, const char *arch,
+                       const char *variant, char **ret_digest, struct ib_err **err);
 /* Copy that image's blobs (layers, config, manifest) from the layout into the
  * store, each verified against its digest (copied, never linked: the layout
  * is the user's to change), then describe it as ib_image_load does. */

@@ -62,12 +62,12 @@ static int descend(const char *dir, const char *digest, const char *mt, const ch
 
         if (depth > 4)
                 return ib_err_set(err, ELOOP, "indexes nested too deep");
-        if (!mt || !ib_media_type_is_index(mt)) {
+        if (!mt || !ib_image_mt_is_index(mt)) {
                 /* A manifest (or an entry without media type: look inside). */
                 if ((r = read_layout_blob(dir, digest, &data, &len, err)) < 0)
                         return r;
                 sniffed = ib_json_media_type(data, len);
-                if (!ib_media_type_is_index(sniffed)) {
+                if (!ib_image_mt_is_index(sniffed)) {
                         *ret = ib_strdup(digest);
                         return 0;
                 }
@@ -83,8 +83,8 @@ static int descend(const char *dir, const char *digest, const char *mt, const ch
         return descend(dir, d->digest, d->media_type, os, arch, variant, depth + 1, ret, err);
 }
 
-int ib_oci_layout_resolve(const char *dir, const char *ref, const char *os, const char *arch,
-                          const char *variant, char **ret_digest, struct ib_err **err)
+int ib_oci_layout_find(const char *dir, const char *ref, const char *os, const char *arch,
+                       const char *variant, char **ret_digest, struct ib_err **err)
 {
         _cleanup_free_ char *ipath = ib_path_join(dir, "index.json"), *data = NULL;
         _cleanup_(ib_index_freep) struct ib_index *x = NULL;

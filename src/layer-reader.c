@@ -15,7 +15,7 @@
 struct ib_layer_reader {
         char *path;
         int fd;
-        enum ib_compression c;
+        enum ib_image_compression c;
         unsigned char *in;
         size_t in_pos, in_len;
         bool eof;

@@ -4,7 +4,7 @@
 
 /* ------------------------------------------------------------- platform */
 
-void ib_platform_free(struct ib_platform *p)
+void ib_desc_platform_free(struct ib_desc_platform *p)
 {
         if (!p)
                 return;
@@ -16,7 +16,7 @@ void ib_platform_free(struct ib_platform *p)
         free(p);
 }
 
-static void platform_write(struct ib_buf *b, const struct ib_platform *p)
+static void platform_write(struct ib_buf *b, const struct ib_desc_platform *p)
 {
         bool first = true;
 
@@ -31,9 +31,9 @@ static void platform_write(struct ib_buf *b, const struct ib_platform *p)
         ib_buf_addc(b, '}');
 }
 
-static int platform_read(yajl_val v, const char *what, struct ib_platform **ret, struct ib_err **err)
+static int platform_read(yajl_val v, const char *what, struct ib_desc_platform **ret, struct ib_err **err)
 {
-        struct ib_platform *p;
+        struct ib_desc_platform *p;
         int r;
 
         if (!v || YAJL_IS_NULL(v))
@@ -46,7 +46,7 @@ static int platform_read(yajl_val v, const char *what, struct ib_platform **ret,
             (r = jget_str(ib_json_get(v, "os.version"), "platform.os.version", &p->os_version, err)) < 0 ||
             (r = jget_strv(ib_json_get(v, "os.features"), "platform.os.features", &p->os_features, err)) < 0 ||
             (r = jget_str(ib_json_get(v, "variant"), "platform.variant", &p->variant, err)) < 0) {
-                ib_platform_free(p);
+                ib_desc_platform_free(p);
                 return ib_err_wrap(err, "%s", what);
         }
         *ret = p;
@@ -61,7 +61,7 @@ void ib_descriptor_clear(struct ib_descriptor *d)
         free(d->digest);
         ib_strv_free(d->urls);
         ib_kvlist_clear(&d->annotations);
-        ib_platform_free(d->platform);
+        ib_desc_platform_free(d->platform);
         free(d->artifact_type);
         memset(d, 0, sizeof(*d));
 }
@@ -76,7 +76,7 @@ void ib_descriptor_copy(struct ib_descriptor *dst, const struct ib_descriptor *s
         for (size_t i = 0; i < src->annotations.n; i++)
                 ib_kvlist_set(&dst->annotations, src->annotations.v[i].key, src->annotations.v[i].value);
         if (src->platform) {
-                const struct ib_platform *p = src->platform;
+                const struct ib_desc_platform *p = src->platform;
                 dst->platform = ib_calloc(1, sizeof(*dst->platform));
                 dst->platform->architecture = p->architecture ? ib_strdup(p->architecture) : NULL;
                 dst->platform->os = p->os ? ib_strdup(p->os) : NULL;
@@ -241,7 +241,7 @@ static int manifest_tree(yajl_val root, struct ib_manifest *m, struct ib_err **e
         if ((r = jget_str(ib_json_get(root, "mediaType"), "mediaType", &m->media_type, err)) < 0 ||
             (r = jget_str(ib_json_get(root, "artifactType"), "artifactType", &m->artifact_type, err)) < 0)
                 return r;
-        if (ib_media_type_is_index(m->media_type) || (!m->media_type && ib_json_get(root, "manifests")))
+        if (ib_image_mt_is_index(m->media_type) || (!m->media_type && ib_json_get(root, "manifests")))
                 return ib_err_set(err, EINVAL, "this is an index (manifest list), not an image manifest");
         if (m->media_type && !ib_media_type_is_manifest(m->media_type))
                 return ib_err_set(err, EINVAL, "unsupported manifest media type \"%s\"", m->media_type);
@@ -324,7 +324,7 @@ static int index_tree(yajl_val root, struct ib_index *x, struct ib_err **err)
         if ((r = jget_str(ib_json_get(root, "mediaType"), "mediaType", &x->media_type, err)) < 0 ||
             (r = jget_str(ib_json_get(root, "artifactType"), "artifactType", &x->artifact_type, err)) < 0)
                 return r;
-        if (x->media_type && !ib_media_type_is_index(x->media_type))
+        if (x->media_type && !ib_image_mt_is_index(x->media_type))
                 return ib_err_set(err, EINVAL, "not an index: media type \"%s\"", x->media_type);
         if ((r = descriptors_read(ib_json_get(root, "manifests"), "manifests", &x->manifests, &x->n_manifests,
                                   err)) < 0 ||
@@ -385,7 +385,7 @@ const struct ib_descriptor *ib_index_find_platform(const struct ib_index *x, con
                                                    const char *arch, const char *variant)
 {
         for (size_t i = 0; i < x->n_manifests; i++) {
-                const struct ib_platform *p = x->manifests[i].platform;
+                const struct ib_desc_platform *p = x->manifests[i].platform;
                 if (!p || !p->os || !p->architecture)
                         continue;
                 if (strcmp(p->os, os) != 0 || strcmp(p->architecture, arch) != 0)

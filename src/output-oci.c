@@ -147,11 +147,11 @@ static void index_put(struct ib_index *x, const struct ib_descriptor *d, const c
 
 /* "os/arch[/variant]" -> platform, so tools choosing by platform (BuildKit's
  * oci-layout:// contexts, crane) find the image without reading its config. */
-static struct ib_platform *platform_from_string(const char *s)
+static struct ib_desc_platform *platform_from_string(const char *s)
 {
         _cleanup_free_ char *copy = NULL;
         char *arch, *variant;
-        struct ib_platform *p;
+        struct ib_desc_platform *p;
 
         if (!s || !strchr(s, '/'))
                 return NULL;
@@ -214,7 +214,7 @@ static int layout_write_locked(struct ib_store *s, const struct ib_image *img, c
                 ib_kvlist_set(&d.annotations, IB_ANNOTATION_REF_NAME, tag);
         index_put(x, &d, tag);
         ib_kvlist_clear(&d.annotations);
-        ib_platform_free(d.platform);
+        ib_desc_platform_free(d.platform);
         ib_index_serialize(x, &out);
         return ib_write_file_atomic(index_path, out.buf, out.len, 0644, err);
 }

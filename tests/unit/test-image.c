@@ -270,7 +270,7 @@ static void test_manifests(void)
         struct ib_index *x = NULL;
         struct ib_err *err = NULL;
         struct ib_buf b = IB_BUF_INIT;
-        enum ib_compression c;
+        enum ib_image_compression c;
         int r;
 
         r = ib_manifest_parse(docker_manifest, strlen(docker_manifest), &m, &err);
@@ -629,24 +629,24 @@ static void check_outputs(const char *tmp, struct ib_store *s, const struct ib_i
         /* Reading a layout back: by tag, by digest, the sole image, through a
          * nested index to this platform. */
         char *dg = NULL;
-        IB_OK(ib_oci_layout_resolve(lay, "b", NULL, NULL, NULL, &dg, &err) == 0 && strcmp(dg, dimg->manifest_digest) == 0,
+        IB_OK(ib_oci_layout_find(lay, "b", NULL, NULL, NULL, &dg, &err) == 0 && strcmp(dg, dimg->manifest_digest) == 0,
               "resolve by tag (%s)", err ? err->msg : "");
         free(dg);
         dg = NULL;
-        IB_OK(ib_oci_layout_resolve(lay, img->manifest_digest, NULL, NULL, NULL, &dg, &err) == 0 &&
+        IB_OK(ib_oci_layout_find(lay, img->manifest_digest, NULL, NULL, NULL, &dg, &err) == 0 &&
               strcmp(dg, img->manifest_digest) == 0, "resolve by digest");
         free(dg);
         dg = NULL;
-        IB_OK(ib_oci_layout_resolve(lay, NULL, NULL, NULL, NULL, &dg, &err) < 0 && err && strstr(err->msg, "3 images"),
+        IB_OK(ib_oci_layout_find(lay, NULL, NULL, NULL, NULL, &dg, &err) < 0 && err && strstr(err->msg, "3 images"),
               "no ref in a layout of several images is an error (%s)", err ? err->msg : "");
         ib_err_free(&err);
-        IB_OK(ib_oci_layout_resolve(lay, "nope", NULL, NULL, NULL, &dg, &err) == -ENOENT, "unknown tag: ENOENT");
+        IB_OK(ib_oci_layout_find(lay, "nope", NULL, NULL, NULL, &dg, &err) == -ENOENT, "unknown tag: ENOENT");
         ib_err_free(&err);
         {
                 const char *variant = NULL, *arch = ib_host_arch(&variant);
                 struct ib_index inner = { .schema_version = 2, .media_type = (char *) IB_MT_OCI_INDEX };
-                struct ib_platform pa = { .os = (char *) "linux", .architecture = (char *) "s390x" };
-                struct ib_platform ph = { .os = (char *) "linux", .architecture = (char *) arch, .variant = (char *) variant };
+                struct ib_desc_platform pa = { .os = (char *) "linux", .architecture = (char *) "s390x" };
+                struct ib_desc_platform ph = { .os = (char *) "linux", .architecture = (char *) arch, .variant = (char *) variant };
                 struct ib_descriptor e1 = { .media_type = (char *) IB_MT_OCI_MANIFEST,
                         .digest = (char *) "sha256:0000000000000000000000000000000000000000000000000000000000000000",
                         .size = 10, .platform = &pa };
@@ -675,15 +675,15 @@ static void check_outputs(const char *tmp, struct ib_store *s, const struct ib_i
                 ib_write_file_atomic(l2idx, top, strlen(top), 0644, &err);
                 free(top);
                 ib_buf_release(&ib);
-                IB_OK(ib_oci_layout_resolve(lay2, "multi", NULL, NULL, NULL, &dg, &err) == 0 &&
+                IB_OK(ib_oci_layout_find(lay2, "multi", NULL, NULL, NULL, &dg, &err) == 0 &&
                       strcmp(dg, img->manifest_digest) == 0, "nested index resolved to this platform (%s)", err ? err->msg : "");
                 free(dg);
                 dg = NULL;
                 ib_err_free(&err);
-                IB_OK(ib_oci_layout_resolve(lay2, "multi", "linux", "riscv64", NULL, &dg, &err) == -ENOENT && err &&
+                IB_OK(ib_oci_layout_find(lay2, "multi", "linux", "riscv64", NULL, &dg, &err) == -ENOENT && err &&
                       strstr(err->msg, "linux/riscv64"), "a platform the index lacks is named (%s)", err ? err->msg : "");
                 ib_err_free(&err);
-                IB_OK(ib_oci_layout_resolve(lay2, "multi", "linux", "s390x", NULL, &dg, &err) < 0 && err,
+                IB_OK(ib_oci_layout_find(lay2, "multi", "linux", "s390x", NULL, &dg, &err) < 0 && err,
                       "an entry whose blob is missing is an error (%s)", err ? err->msg : "");
                 ib_err_free(&err);
 
