@@ -315,7 +315,7 @@ int ib_layer_blob_measure(const char *path, char **ret_diff_id, int64_t *ret_siz
 int ib_layer_blob_info(const char *path, char **ret_diff_id, int64_t *ret_size, struct ib_err **err);
 void ib_layer_blob_remember(const char *path, const char *diff_id, int64_t size);
 
-/* ---------------------------------------------------------------- outputs */
+/* ------------------------------------------- OCI layouts (in and out), outputs */
 /* "DIR", "DIR:TAG" (the part after the last ':' is a tag when it has no '/')
  * or "DIR@sha256:<hex>" (then *ret_tag is "sha256:<hex>").  *ret_tag is NULL
  * when there is none. */
