@@ -21,6 +21,8 @@ static void usage(FILE *out)
                 "Assemble an image from layer tarballs (base first) and write outputs.\n\n"
                 "  --root DIR                      store (default: the usual store)\n"
                 "  --base-config FILE              start from this image config\n"
+                "  --base-layer BLOB               a layer blob of that base (repeat, in order)\n"
+                "  --from-layout DIR[:TAG|@DIGEST] start from an image in an OCI layout\n"
                 "  --env K=V  --label K=V  --expose PORT[/PROTO]  --volume PATH  --onbuild TEXT\n"
                 "  --cmd-json JSON  --entrypoint-json JSON  --shell-json JSON  --healthcheck-json JSON\n"
                 "  --workdir DIR  --user USER  --stopsignal SIG  --author NAME\n"
@@ -117,10 +119,12 @@ static int store_layer(struct ib_store *s, const char *path, struct ib_layer *re
 }
 
 /* Set one run-config field from JSON text through a config delta. */
-static int set_json_field(struct ib_image_config *c, const char *field, const char *json, struct ib_err **err)
+static int set_json_field(struct ib_image_config *c, const char *flag, const char *field, const char *json,
+                          struct ib_err **err)
 {
         _cleanup_free_ char *delta = ib_strdupf("{\"config\":{\"%s\":%s}}", field, json);
-        return ib_image_config_apply(c, delta, strlen(delta), err);
+        int r = ib_image_config_apply(c, delta, strlen(delta), err);
+        return r < 0 ? ib_err_wrap(err, "%s", flag) : 0;
 }
 
 struct opts {
@@ -128,12 +132,14 @@ struct opts {
         const char *name_digest_file, *name_tag_digest_file, *created, *image;
         bool print_config;
         char **tags;
+        char **base_layers;     /* blobs of the base image's layers, in config order */
+        const char *from_layout;
 };
 
 enum {
         O_ROOT = 256, O_BASE, O_ENV, O_LABEL, O_EXPOSE, O_VOLUME, O_ONBUILD, O_CMD, O_ENTRYPOINT, O_SHELL,
         O_HEALTH, O_WORKDIR, O_USER, O_STOPSIG, O_AUTHOR, O_HISTORY, O_CREATED, O_FORMAT, O_LAYOUT, O_TAR,
-        O_TAG, O_DIGEST, O_META, O_NAMEDIG, O_NAMETAGDIG, O_PRINT, O_IMAGE,
+        O_TAG, O_DIGEST, O_META, O_NAMEDIG, O_NAMETAGDIG, O_PRINT, O_IMAGE, O_BASE_LAYER, O_FROM_LAYOUT,
 };
 
 static const struct option long_opts[] = {
@@ -154,6 +160,8 @@ static const struct option long_opts[] = {
         { "image-name-with-digest-file", required_argument, NULL, O_NAMEDIG },
         { "image-name-tag-with-digest-file", required_argument, NULL, O_NAMETAGDIG },
         { "print-config", no_argument, NULL, O_PRINT }, { "image", required_argument, NULL, O_IMAGE },
+        { "base-layer", required_argument, NULL, O_BASE_LAYER },
+        { "from-layout", required_argument, NULL, O_FROM_LAYOUT },
         { "help", no_argument, NULL, 'h' },
         {},
 };
@@ -169,7 +177,8 @@ static int apply_opt(struct ib_image_config *c, int opt, const char *arg, const 
         case O_LABEL:
                 eq = strchr(arg, '=');
                 if (!eq)
-                        return ib_err_set(err, EINVAL, "%s: expected K=V, got \"%s\"", opt == O_ENV ? "--env" : "--label", arg);
+                        return ib_err_set(err, EINVAL, "%s: expected K=V, got \"%s\"",
+                                          opt == O_ENV ? "--env" : "--label", arg);
                 key = ib_strndup(arg, (size_t) (eq - arg));
                 if (opt == O_ENV)
                         ib_image_config_env_set(c, key, eq + 1);
@@ -179,10 +188,10 @@ static int apply_opt(struct ib_image_config *c, int opt, const char *arg, const 
         case O_EXPOSE: return ib_image_config_expose(c, arg, err);
         case O_VOLUME: ib_image_config_volume_add(c, arg); return 0;
         case O_ONBUILD: ib_strv_push(&c->config.onbuild, arg); return 0;
-        case O_CMD: return set_json_field(c, "Cmd", arg, err);
-        case O_ENTRYPOINT: return set_json_field(c, "Entrypoint", arg, err);
-        case O_SHELL: return set_json_field(c, "Shell", arg, err);
-        case O_HEALTH: return set_json_field(c, "Healthcheck", arg, err);
+        case O_CMD: return set_json_field(c, "--cmd-json", "Cmd", arg, err);
+        case O_ENTRYPOINT: return set_json_field(c, "--entrypoint-json", "Entrypoint", arg, err);
+        case O_SHELL: return set_json_field(c, "--shell-json", "Shell", arg, err);
+        case O_HEALTH: return set_json_field(c, "--healthcheck-json", "Healthcheck", arg, err);
         case O_WORKDIR: ib_image_config_set_str(&c->config.working_dir, arg); return 0;
         case O_USER: ib_image_config_set_str(&c->config.user, arg); return 0;
         case O_STOPSIG: ib_image_config_set_str(&c->config.stop_signal, arg); return 0;
@@ -244,23 +253,47 @@ static int run_stored(const struct opts *o, struct ib_err **err)
         return 0;
 }
 
+/* --from-layout: the base image's config and layers, imported into the store. */
+static int base_from_layout(struct ib_store *s, const char *ref, struct ib_image_config **ret_cfg,
+                            struct ib_image **ret_img, struct ib_err **err)
+{
+        _cleanup_free_ char *dir = NULL, *tag = NULL, *digest = NULL, *cpath = NULL, *data = NULL;
+        size_t len = 0;
+        int r;
+
+        ib_oci_layout_ref_split(ref, &dir, &tag);
+        if ((r = ib_oci_layout_find(dir, tag, NULL, NULL, NULL, &digest, err)) < 0 ||
+            (r = ib_oci_layout_import(s, dir, digest, ret_img, err)) < 0)
+                return ib_err_wrap(err, "--from-layout");
+        cpath = ib_store_blob_path(s, (*ret_img)->config_digest);
+        if ((r = ib_read_file(cpath, 64 << 20, &data, &len, err)) < 0 ||
+            (r = ib_image_config_parse(data, len, ret_cfg, err)) < 0)
+                return ib_err_wrap(err, "--from-layout");
+        return 0;
+}
+
 static int run(int argc, char **argv, struct opts *o, struct ib_err **err)
 {
         _cleanup_(ib_image_config_freep) struct ib_image_config *cfg = NULL;
         _cleanup_(ib_store_closep) struct ib_store *s = NULL;
-        _cleanup_(ib_image_freep) struct ib_image *img = NULL;
+        _cleanup_(ib_image_freep) struct ib_image *img = NULL, *base = NULL;
         _cleanup_free_ char *root = o->root ? ib_strdup(o->root) : ib_store_default_root();
         _cleanup_free_ struct ib_layer *layers = NULL;
         enum ib_image_format fmt = IB_FORMAT_OCI;
         char created[40];
-        size_t nl = 0;
+        size_t nl = 0, nb, total = 0;
         int r, c;
 
         if ((r = created_time(o->created, created, err)) < 0)
                 return r;
         if (o->format && ib_image_format_parse(o->format, &fmt) < 0)
                 return ib_err_set(err, EINVAL, "--image-format: \"%s\" is neither oci nor docker", o->format);
-        if (o->base) {
+        if ((r = ib_store_open(root, &s, err)) < 0)
+                return r;
+        if (o->from_layout) {
+                if ((r = base_from_layout(s, o->from_layout, &cfg, &base, err)) < 0)
+                        return r;
+        } else if (o->base) {
                 _cleanup_free_ char *data = NULL;
                 size_t len = 0;
                 if ((r = ib_read_file(o->base, 64 << 20, &data, &len, err)) < 0 ||
@@ -274,9 +307,31 @@ static int run(int argc, char **argv, struct opts *o, struct ib_err **err)
         while ((c = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1)
                 if ((r = apply_opt(cfg, c, optarg, created, err)) < 0)
                         return r;
-        if ((r = ib_store_open(root, &s, err)) < 0)
+        nb = base ? base->n_layers : ib_strv_len(o->base_layers);
+        if (nb != ib_strv_len(cfg->diff_ids)) {
+                r = ib_err_set(err, EINVAL, "the base config has %zu layers, %zu --base-layer given",
+                               ib_strv_len(cfg->diff_ids), nb);
                 return r;
-        layers = ib_calloc((size_t) (argc - optind) + 1, sizeof(*layers));
+        }
+        total = nb + (size_t) (argc - optind);
+        layers = ib_calloc(total + 1, sizeof(*layers));
+        for (; base && nl < nb; nl++)
+                layers[nl] = (struct ib_layer) {
+                        .media_type = ib_strdup(base->layers[nl].media_type),
+                        .digest = ib_strdup(base->layers[nl].digest),
+                        .size = base->layers[nl].size,
+                        .diff_id = ib_strdup(base->layers[nl].diff_id),
+                        .uncompressed_size = -1,
+                };
+        for (; nl < nb; nl++) {
+                if ((r = store_layer(s, o->base_layers[nl], &layers[nl], err)) < 0)
+                        goto out;
+                if (strcmp(layers[nl].diff_id, cfg->diff_ids[nl]) != 0) {
+                        r = ib_err_set(err, EINVAL, "--base-layer `%s` is %s, the base config says %s",
+                                       o->base_layers[nl], layers[nl].diff_id, cfg->diff_ids[nl]);
+                        goto out;
+                }
+        }
         for (int i = optind; i < argc; i++, nl++) {
                 _cleanup_free_ char *copy = ib_strdup(argv[i]);
                 _cleanup_free_ char *by = NULL;
@@ -296,7 +351,7 @@ static int run(int argc, char **argv, struct opts *o, struct ib_err **err)
         }
         printf("%s\n", img->manifest_digest);
 out:
-        for (size_t i = 0; i < (size_t) (argc - optind); i++)
+        for (size_t i = 0; i < total; i++)
                 ib_layer_clear(&layers[i]);
         return r;
 }
@@ -309,7 +364,7 @@ int ib_cmd_debug_image(int argc, char **argv)
 
         while ((c = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1) {
                 switch (c) {
-                case 'h': usage(stdout); ib_strv_free(o.tags); return 0;
+                case 'h': usage(stdout); ib_strv_free(o.tags); ib_strv_free(o.base_layers); return 0;
                 case O_ROOT: o.root = optarg; break;
                 case O_BASE: o.base = optarg; break;
                 case O_CREATED: o.created = optarg; break;
@@ -323,11 +378,17 @@ int ib_cmd_debug_image(int argc, char **argv)
                 case O_NAMETAGDIG: o.name_tag_digest_file = optarg; break;
                 case O_PRINT: o.print_config = true; break;
                 case O_IMAGE: o.image = optarg; break;
-                case '?': ib_strv_free(o.tags); return ib_cli_usage_error("debug-image", "bad option");
+                case O_BASE_LAYER: ib_strv_push(&o.base_layers, optarg); break;
+                case O_FROM_LAYOUT: o.from_layout = optarg; break;
+                case '?':
+                        ib_strv_free(o.tags);
+                        ib_strv_free(o.base_layers);
+                        return ib_cli_usage_error("debug-image", "bad option");
                 default: break;         /* config edits: second pass */
                 }
         }
         int r = o.image ? run_stored(&o, &err) : run(argc, argv, &o, &err);
         ib_strv_free(o.tags);
+        ib_strv_free(o.base_layers);
         return r < 0 ? ib_cli_fail(&err) : 0;
 }

@@ -30,12 +30,12 @@ static void healthcheck_write(struct ib_buf *b, const struct ib_healthcheck *h)
         bool first = true;
 
         ib_buf_addc(b, '{');
-        jstrv_opt(b, &first, "Test", h->test);
-        jint_opt(b, &first, "Interval", h->interval);
-        jint_opt(b, &first, "Timeout", h->timeout);
-        jint_opt(b, &first, "StartPeriod", h->start_period);
-        jint_opt(b, &first, "StartInterval", h->start_interval);
-        jint_opt(b, &first, "Retries", h->retries);
+        ib_img_jstrv_opt(b, &first, "Test", h->test);
+        ib_img_jint_opt(b, &first, "Interval", h->interval);
+        ib_img_jint_opt(b, &first, "Timeout", h->timeout);
+        ib_img_jint_opt(b, &first, "StartPeriod", h->start_period);
+        ib_img_jint_opt(b, &first, "StartInterval", h->start_interval);
+        ib_img_jint_opt(b, &first, "Retries", h->retries);
         ib_buf_addc(b, '}');
 }
 
@@ -47,25 +47,51 @@ static void healthcheck_free(struct ib_healthcheck *h)
         free(h);
 }
 
+static bool str_empty(const char *s) { return !s || !*s; }
+static bool strv_empty(char *const *v) { return !v || !v[0]; }
+
+/* Empty fields are omitted (Go's omitempty); a healthcheck is written when set. */
+static bool cfield_empty(const struct ib_run_config *rc, int f)
+{
+        switch (f) {
+        case F_USER: return str_empty(rc->user);
+        case F_EXPOSED: return strv_empty(rc->exposed_ports);
+        case F_ENV: return strv_empty(rc->env);
+        case F_ENTRYPOINT: return strv_empty(rc->entrypoint);
+        case F_CMD: return strv_empty(rc->cmd);
+        case F_VOLUMES: return strv_empty(rc->volumes);
+        case F_WORKDIR: return str_empty(rc->working_dir);
+        case F_LABELS: return rc->labels.n == 0;
+        case F_STOPSIGNAL: return str_empty(rc->stop_signal);
+        case F_ARGSESCAPED: return !rc->args_escaped;
+        case F_HEALTHCHECK: return !rc->healthcheck;
+        case F_ONBUILD: return strv_empty(rc->onbuild);
+        case F_SHELL: return strv_empty(rc->shell);
+        }
+        return true;
+}
+
 /* Append field @f's JSON value to @b; false (nothing written) when it is empty. */
 static bool cfield_write(struct ib_buf *b, const struct ib_run_config *rc, int f)
 {
+        if (cfield_empty(rc, f))
+                return false;
         switch (f) {
-        case F_USER: if (!rc->user || !*rc->user) return false; ib_json_add_str(b, rc->user); return true;
-        case F_EXPOSED: if (!rc->exposed_ports || !*rc->exposed_ports) return false; jset(b, rc->exposed_ports); return true;
-        case F_ENV: if (!rc->env || !*rc->env) return false; jstrv(b, rc->env); return true;
-        case F_ENTRYPOINT: if (!rc->entrypoint || !*rc->entrypoint) return false; jstrv(b, rc->entrypoint); return true;
-        case F_CMD: if (!rc->cmd || !*rc->cmd) return false; jstrv(b, rc->cmd); return true;
-        case F_VOLUMES: if (!rc->volumes || !*rc->volumes) return false; jset(b, rc->volumes); return true;
-        case F_WORKDIR: if (!rc->working_dir || !*rc->working_dir) return false; ib_json_add_str(b, rc->working_dir); return true;
-        case F_LABELS: if (!rc->labels.n) return false; jkvlist(b, &rc->labels); return true;
-        case F_STOPSIGNAL: if (!rc->stop_signal || !*rc->stop_signal) return false; ib_json_add_str(b, rc->stop_signal); return true;
-        case F_ARGSESCAPED: if (!rc->args_escaped) return false; ib_buf_adds(b, "true"); return true;
-        case F_HEALTHCHECK: if (!rc->healthcheck) return false; healthcheck_write(b, rc->healthcheck); return true;
-        case F_ONBUILD: if (!rc->onbuild || !*rc->onbuild) return false; jstrv(b, rc->onbuild); return true;
-        case F_SHELL: if (!rc->shell || !*rc->shell) return false; jstrv(b, rc->shell); return true;
+        case F_USER: ib_json_add_str(b, rc->user); break;
+        case F_EXPOSED: ib_img_jset(b, rc->exposed_ports); break;
+        case F_ENV: ib_img_jstrv(b, rc->env); break;
+        case F_ENTRYPOINT: ib_img_jstrv(b, rc->entrypoint); break;
+        case F_CMD: ib_img_jstrv(b, rc->cmd); break;
+        case F_VOLUMES: ib_img_jset(b, rc->volumes); break;
+        case F_WORKDIR: ib_json_add_str(b, rc->working_dir); break;
+        case F_LABELS: ib_img_jkvlist(b, &rc->labels); break;
+        case F_STOPSIGNAL: ib_json_add_str(b, rc->stop_signal); break;
+        case F_ARGSESCAPED: ib_buf_adds(b, "true"); break;
+        case F_HEALTHCHECK: healthcheck_write(b, rc->healthcheck); break;
+        case F_ONBUILD: ib_img_jstrv(b, rc->onbuild); break;
+        case F_SHELL: ib_img_jstrv(b, rc->shell); break;
         }
-        return false;
+        return true;
 }
 
 static int healthcheck_read(yajl_val v, struct ib_healthcheck **ret, struct ib_err **err)
@@ -80,12 +106,14 @@ static int healthcheck_read(yajl_val v, struct ib_healthcheck **ret, struct ib_e
         if (!YAJL_IS_OBJECT(v))
                 return ib_err_set(err, EINVAL, "config.Healthcheck: expected an object");
         h = ib_calloc(1, sizeof(*h));
-        if ((r = jget_strv(ib_json_get(v, "Test"), "config.Healthcheck.Test", &h->test, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "Interval"), "config.Healthcheck.Interval", &h->interval, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "Timeout"), "config.Healthcheck.Timeout", &h->timeout, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "StartPeriod"), "config.Healthcheck.StartPeriod", &h->start_period, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "StartInterval"), "config.Healthcheck.StartInterval", &h->start_interval, err)) < 0 ||
-            (r = jget_int(ib_json_get(v, "Retries"), "config.Healthcheck.Retries", &h->retries, err)) < 0) {
+#define HC "config.Healthcheck."
+        if ((r = ib_img_jget_strv(ib_json_get(v, "Test"), HC "Test", &h->test, err)) < 0 ||
+            (r = ib_img_jget_int(ib_json_get(v, "Interval"), HC "Interval", &h->interval, err)) < 0 ||
+            (r = ib_img_jget_int(ib_json_get(v, "Timeout"), HC "Timeout", &h->timeout, err)) < 0 ||
+            (r = ib_img_jget_int(ib_json_get(v, "StartPeriod"), HC "StartPeriod", &h->start_period, err)) < 0 ||
+            (r = ib_img_jget_int(ib_json_get(v, "StartInterval"), HC "StartInterval", &h->start_interval, err)) < 0 ||
+            (r = ib_img_jget_int(ib_json_get(v, "Retries"), HC "Retries", &h->retries, err)) < 0) {
+#undef HC
                 healthcheck_free(h);
                 return r;
         }
@@ -99,19 +127,19 @@ static int cfield_read(struct ib_run_config *rc, int f, yajl_val v, struct ib_er
         _cleanup_free_ char *what = ib_strdupf("config.%s", cfield_names[f]);
 
         switch (f) {
-        case F_USER: return jget_str(v, what, &rc->user, err);
-        case F_EXPOSED: return jget_set(v, what, &rc->exposed_ports, err);
-        case F_ENV: return jget_strv(v, what, &rc->env, err);
-        case F_ENTRYPOINT: return jget_strv(v, what, &rc->entrypoint, err);
-        case F_CMD: return jget_strv(v, what, &rc->cmd, err);
-        case F_VOLUMES: return jget_set(v, what, &rc->volumes, err);
-        case F_WORKDIR: return jget_str(v, what, &rc->working_dir, err);
-        case F_LABELS: return jget_kvlist(v, what, &rc->labels, err);
-        case F_STOPSIGNAL: return jget_str(v, what, &rc->stop_signal, err);
-        case F_ARGSESCAPED: return jget_bool(v, what, &rc->args_escaped, err);
+        case F_USER: return ib_img_jget_str(v, what, &rc->user, err);
+        case F_EXPOSED: return ib_img_jget_set(v, what, &rc->exposed_ports, err);
+        case F_ENV: return ib_img_jget_strv(v, what, &rc->env, err);
+        case F_ENTRYPOINT: return ib_img_jget_strv(v, what, &rc->entrypoint, err);
+        case F_CMD: return ib_img_jget_strv(v, what, &rc->cmd, err);
+        case F_VOLUMES: return ib_img_jget_set(v, what, &rc->volumes, err);
+        case F_WORKDIR: return ib_img_jget_str(v, what, &rc->working_dir, err);
+        case F_LABELS: return ib_img_jget_kvlist(v, what, &rc->labels, err);
+        case F_STOPSIGNAL: return ib_img_jget_str(v, what, &rc->stop_signal, err);
+        case F_ARGSESCAPED: return ib_img_jget_bool(v, what, &rc->args_escaped, err);
         case F_HEALTHCHECK: return healthcheck_read(v, &rc->healthcheck, err);
-        case F_ONBUILD: return jget_strv(v, what, &rc->onbuild, err);
-        case F_SHELL: return jget_strv(v, what, &rc->shell, err);
+        case F_ONBUILD: return ib_img_jget_strv(v, what, &rc->onbuild, err);
+        case F_SHELL: return ib_img_jget_strv(v, what, &rc->shell, err);
         }
         return 0;
 }
@@ -164,10 +192,10 @@ static void history_write(struct ib_buf *b, const struct ib_history *h)
         bool first = true;
 
         ib_buf_addc(b, '{');
-        jstr_opt(b, &first, "created", h->created);
-        jstr_opt(b, &first, "created_by", h->created_by);
-        jstr_opt(b, &first, "author", h->author);
-        jstr_opt(b, &first, "comment", h->comment);
+        ib_img_jstr_opt(b, &first, "created", h->created);
+        ib_img_jstr_opt(b, &first, "created_by", h->created_by);
+        ib_img_jstr_opt(b, &first, "author", h->author);
+        ib_img_jstr_opt(b, &first, "comment", h->comment);
         if (h->empty_layer) {
                 jkey(b, &first, "empty_layer");
                 ib_buf_adds(b, "true");
@@ -183,11 +211,11 @@ static int history_read(yajl_val v, size_t idx, struct ib_history *h, struct ib_
         snprintf(what, sizeof(what), "history[%zu]", idx);
         if (!YAJL_IS_OBJECT(v))
                 return ib_err_set(err, EINVAL, "%s: expected an object", what);
-        if ((r = jget_str(ib_json_get(v, "created"), what, &h->created, err)) < 0 ||
-            (r = jget_str(ib_json_get(v, "created_by"), what, &h->created_by, err)) < 0 ||
-            (r = jget_str(ib_json_get(v, "author"), what, &h->author, err)) < 0 ||
-            (r = jget_str(ib_json_get(v, "comment"), what, &h->comment, err)) < 0 ||
-            (r = jget_bool(ib_json_get(v, "empty_layer"), what, &h->empty_layer, err)) < 0)
+        if ((r = ib_img_jget_str(ib_json_get(v, "created"), what, &h->created, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(v, "created_by"), what, &h->created_by, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(v, "author"), what, &h->author, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(v, "comment"), what, &h->comment, err)) < 0 ||
+            (r = ib_img_jget_bool(ib_json_get(v, "empty_layer"), what, &h->empty_layer, err)) < 0)
                 return r;
         return 0;
 }
@@ -259,7 +287,7 @@ static int parse_rootfs(yajl_val v, struct ib_image_config *c, struct ib_err **e
         type = ib_json_get_str(v, "type");
         if (type && strcmp(type, "layers") != 0)
                 return ib_err_set(err, EINVAL, "rootfs.type: expected \"layers\", got \"%s\"", type);
-        int r = jget_strv(ib_json_get(v, "diff_ids"), "rootfs.diff_ids", &c->diff_ids, err);
+        int r = ib_img_jget_strv(ib_json_get(v, "diff_ids"), "rootfs.diff_ids", &c->diff_ids, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; c->diff_ids && c->diff_ids[i]; i++)
@@ -276,13 +304,13 @@ static int parse_config_tree(yajl_val root, struct ib_image_config *c, struct ib
 
         if (!YAJL_IS_OBJECT(root))
                 return ib_err_set(err, EINVAL, "expected a JSON object");
-        if ((r = jget_str(ib_json_get(root, "architecture"), "architecture", &c->architecture, err)) < 0 ||
-            (r = jget_str(ib_json_get(root, "os"), "os", &c->os, err)) < 0 ||
-            (r = jget_str(ib_json_get(root, "os.version"), "os.version", &c->os_version, err)) < 0 ||
-            (r = jget_strv(ib_json_get(root, "os.features"), "os.features", &c->os_features, err)) < 0 ||
-            (r = jget_str(ib_json_get(root, "variant"), "variant", &c->variant, err)) < 0 ||
-            (r = jget_str(ib_json_get(root, "created"), "created", &c->created, err)) < 0 ||
-            (r = jget_str(ib_json_get(root, "author"), "author", &c->author, err)) < 0 ||
+        if ((r = ib_img_jget_str(ib_json_get(root, "architecture"), "architecture", &c->architecture, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(root, "os"), "os", &c->os, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(root, "os.version"), "os.version", &c->os_version, err)) < 0 ||
+            (r = ib_img_jget_strv(ib_json_get(root, "os.features"), "os.features", &c->os_features, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(root, "variant"), "variant", &c->variant, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(root, "created"), "created", &c->created, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(root, "author"), "author", &c->author, err)) < 0 ||
             (r = parse_run_config(ib_json_get(root, "config"), &c->config, err)) < 0 ||
             (r = parse_rootfs(ib_json_get(root, "rootfs"), c, err)) < 0)
                 return r;
@@ -328,10 +356,10 @@ void ib_image_config_serialize(const struct ib_image_config *c, struct ib_buf *o
         ib_buf_addc(out, '{');
         jkey(out, &first, "architecture");
         ib_json_add_str(out, c->architecture ? c->architecture : "");
-        jstr_opt(out, &first, "author", c->author);
+        ib_img_jstr_opt(out, &first, "author", c->author);
         jkey(out, &first, "config");
         run_config_write(out, &c->config);
-        jstr_opt(out, &first, "created", c->created);
+        ib_img_jstr_opt(out, &first, "created", c->created);
         if (c->n_history) {
                 jkey(out, &first, "history");
                 ib_buf_addc(out, '[');
@@ -344,13 +372,13 @@ void ib_image_config_serialize(const struct ib_image_config *c, struct ib_buf *o
         }
         jkey(out, &first, "os");
         ib_json_add_str(out, c->os ? c->os : "");
-        jstrv_opt(out, &first, "os.features", c->os_features);
-        jstr_opt(out, &first, "os.version", c->os_version);
+        ib_img_jstrv_opt(out, &first, "os.features", c->os_features);
+        ib_img_jstr_opt(out, &first, "os.version", c->os_version);
         jkey(out, &first, "rootfs");
         ib_buf_adds(out, "{\"type\":\"layers\",\"diff_ids\":");
-        jstrv(out, c->diff_ids);
+        ib_img_jstrv(out, c->diff_ids);
         ib_buf_addc(out, '}');
-        jstr_opt(out, &first, "variant", c->variant);
+        ib_img_jstr_opt(out, &first, "variant", c->variant);
         ib_buf_addc(out, '}');
 }
 
@@ -439,13 +467,13 @@ int ib_image_config_expose(struct ib_image_config *c, const char *port, struct i
         if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0 && strcmp(proto, "sctp") != 0)
                 return ib_err_set(err, EINVAL, "EXPOSE: invalid protocol in \"%s\"", port);
         norm = ib_strdupf("%.*s/%s", (int) nlen, port, proto);
-        strv_set_add(&c->config.exposed_ports, norm);
+        ib_img_strv_set_add(&c->config.exposed_ports, norm);
         return 0;
 }
 
 void ib_image_config_volume_add(struct ib_image_config *c, const char *path)
 {
-        strv_set_add(&c->config.volumes, path);
+        ib_img_strv_set_add(&c->config.volumes, path);
 }
 
 void ib_image_config_set_str(char **field, const char *value)
@@ -552,7 +580,7 @@ int ib_image_config_diff(const struct ib_image_config *before, const struct ib_i
         }
         if (na > nb) {
                 jkey(out, &first, "diff_ids");
-                jstrv(out, after->diff_ids + nb);
+                ib_img_jstrv(out, after->diff_ids + nb);
         }
         if (after->n_history > before->n_history) {
                 jkey(out, &first, "history");
@@ -575,7 +603,7 @@ static int apply_tree(struct ib_image_config *c, yajl_val root, struct ib_err **
 
         if (!YAJL_IS_OBJECT(root))
                 return ib_err_set(err, EINVAL, "expected a JSON object");
-        if ((v = ib_json_get(root, "author")) && (r = jget_str(v, "author", &c->author, err)) < 0)
+        if ((v = ib_json_get(root, "author")) && (r = ib_img_jget_str(v, "author", &c->author, err)) < 0)
                 return r;
         if ((v = ib_json_get(root, "config"))) {
                 if (!YAJL_IS_OBJECT(v))
@@ -590,7 +618,7 @@ static int apply_tree(struct ib_image_config *c, yajl_val root, struct ib_err **
         }
         if ((v = ib_json_get(root, "diff_ids"))) {
                 _cleanup_strv_ char **ids = NULL;
-                if ((r = jget_strv(v, "diff_ids", &ids, err)) < 0)
+                if ((r = ib_img_jget_strv(v, "diff_ids", &ids, err)) < 0)
                         return r;
                 for (size_t i = 0; ids && ids[i]; i++) {
                         if (!ib_digest_parse(ids[i], NULL))

@@ -19,27 +19,27 @@ static inline void jkey(struct ib_buf *b, bool *first, const char *key)
         ib_json_add_str(b, key);
         ib_buf_addc(b, ':');
 }
-void jstrv(struct ib_buf *b, char *const *v);
+void ib_img_jstrv(struct ib_buf *b, char *const *v);
 /* A set written as {"k":{},...} (ExposedPorts, Volumes). */
-void jset(struct ib_buf *b, char *const *v);
-void jkvlist(struct ib_buf *b, const struct ib_kvlist *l);
+void ib_img_jset(struct ib_buf *b, char *const *v);
+void ib_img_jkvlist(struct ib_buf *b, const struct ib_kvlist *l);
 /* Members only when non-empty (omitempty). */
-void jstr_opt(struct ib_buf *b, bool *first, const char *key, const char *v);
-void jstrv_opt(struct ib_buf *b, bool *first, const char *key, char *const *v);
-void jint_opt(struct ib_buf *b, bool *first, const char *key, int64_t v);
+void ib_img_jstr_opt(struct ib_buf *b, bool *first, const char *key, const char *v);
+void ib_img_jstrv_opt(struct ib_buf *b, bool *first, const char *key, char *const *v);
+void ib_img_jint_opt(struct ib_buf *b, bool *first, const char *key, int64_t v);
 
 /* Reading: each returns 0, or -EINVAL with *err naming @what when the value
  * has the wrong type.  A JSON null (or an absent value, v == NULL) gives the
  * empty value. */
-int jget_str(yajl_val v, const char *what, char **ret, struct ib_err **err);
-int jget_strv(yajl_val v, const char *what, char ***ret, struct ib_err **err);
-int jget_set(yajl_val v, const char *what, char ***ret, struct ib_err **err);
-int jget_kvlist(yajl_val v, const char *what, struct ib_kvlist *ret, struct ib_err **err);
-int jget_int(yajl_val v, const char *what, int64_t *ret, struct ib_err **err);
-int jget_bool(yajl_val v, const char *what, bool *ret, struct ib_err **err);
+int ib_img_jget_str(yajl_val v, const char *what, char **ret, struct ib_err **err);
+int ib_img_jget_strv(yajl_val v, const char *what, char ***ret, struct ib_err **err);
+int ib_img_jget_set(yajl_val v, const char *what, char ***ret, struct ib_err **err);
+int ib_img_jget_kvlist(yajl_val v, const char *what, struct ib_kvlist *ret, struct ib_err **err);
+int ib_img_jget_int(yajl_val v, const char *what, int64_t *ret, struct ib_err **err);
+int ib_img_jget_bool(yajl_val v, const char *what, bool *ret, struct ib_err **err);
 
 /* Sorted set of strings (NULL-terminated vector). */
-void strv_set_add(char ***v, const char *s);
-int strv_cmp(const void *a, const void *b);
+void ib_img_strv_set_add(char ***v, const char *s);
+int ib_img_strv_cmp(const void *a, const void *b);
 
 #endif

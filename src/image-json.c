@@ -74,12 +74,12 @@ void ib_kvlist_clear(struct ib_kvlist *l)
 
 /* ------------------------------------------------------------------ sets */
 
-int strv_cmp(const void *a, const void *b)
+int ib_img_strv_cmp(const void *a, const void *b)
 {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-void strv_set_add(char ***v, const char *s)
+void ib_img_strv_set_add(char ***v, const char *s)
 {
         size_t n = ib_strv_len(*v), i = 0;
 
@@ -95,7 +95,7 @@ void strv_set_add(char ***v, const char *s)
 
 /* --------------------------------------------------------------- writing */
 
-void jstrv(struct ib_buf *b, char *const *v)
+void ib_img_jstrv(struct ib_buf *b, char *const *v)
 {
         ib_buf_addc(b, '[');
         for (size_t i = 0; v && v[i]; i++) {
@@ -106,7 +106,7 @@ void jstrv(struct ib_buf *b, char *const *v)
         ib_buf_addc(b, ']');
 }
 
-void jset(struct ib_buf *b, char *const *v)
+void ib_img_jset(struct ib_buf *b, char *const *v)
 {
         ib_buf_addc(b, '{');
         for (size_t i = 0; v && v[i]; i++) {
@@ -118,7 +118,7 @@ void jset(struct ib_buf *b, char *const *v)
         ib_buf_addc(b, '}');
 }
 
-void jkvlist(struct ib_buf *b, const struct ib_kvlist *l)
+void ib_img_jkvlist(struct ib_buf *b, const struct ib_kvlist *l)
 {
         bool first = true;
 
@@ -130,7 +130,7 @@ void jkvlist(struct ib_buf *b, const struct ib_kvlist *l)
         ib_buf_addc(b, '}');
 }
 
-void jstr_opt(struct ib_buf *b, bool *first, const char *key, const char *v)
+void ib_img_jstr_opt(struct ib_buf *b, bool *first, const char *key, const char *v)
 {
         if (!v || !*v)
                 return;
@@ -138,15 +138,15 @@ void jstr_opt(struct ib_buf *b, bool *first, const char *key, const char *v)
         ib_json_add_str(b, v);
 }
 
-void jstrv_opt(struct ib_buf *b, bool *first, const char *key, char *const *v)
+void ib_img_jstrv_opt(struct ib_buf *b, bool *first, const char *key, char *const *v)
 {
         if (!v || !v[0])
                 return;
         jkey(b, first, key);
-        jstrv(b, v);
+        ib_img_jstrv(b, v);
 }
 
-void jint_opt(struct ib_buf *b, bool *first, const char *key, int64_t v)
+void ib_img_jint_opt(struct ib_buf *b, bool *first, const char *key, int64_t v)
 {
         if (!v)
                 return;
@@ -156,7 +156,7 @@ void jint_opt(struct ib_buf *b, bool *first, const char *key, int64_t v)
 
 /* --------------------------------------------------------------- reading */
 
-int jget_str(yajl_val v, const char *what, char **ret, struct ib_err **err)
+int ib_img_jget_str(yajl_val v, const char *what, char **ret, struct ib_err **err)
 {
         free(*ret);
         *ret = NULL;
@@ -168,7 +168,7 @@ int jget_str(yajl_val v, const char *what, char **ret, struct ib_err **err)
         return 0;
 }
 
-int jget_strv(yajl_val v, const char *what, char ***ret, struct ib_err **err)
+int ib_img_jget_strv(yajl_val v, const char *what, char ***ret, struct ib_err **err)
 {
         char **out = NULL;
 
@@ -191,7 +191,7 @@ int jget_strv(yajl_val v, const char *what, char ***ret, struct ib_err **err)
         return 0;
 }
 
-int jget_set(yajl_val v, const char *what, char ***ret, struct ib_err **err)
+int ib_img_jget_set(yajl_val v, const char *what, char ***ret, struct ib_err **err)
 {
         ib_strv_free(*ret);
         *ret = NULL;
@@ -200,11 +200,11 @@ int jget_set(yajl_val v, const char *what, char ***ret, struct ib_err **err)
         if (!YAJL_IS_OBJECT(v))
                 return ib_err_set(err, EINVAL, "%s: expected an object", what);
         for (size_t i = 0; i < v->u.object.len; i++)
-                strv_set_add(ret, v->u.object.keys[i]);
+                ib_img_strv_set_add(ret, v->u.object.keys[i]);
         return 0;
 }
 
-int jget_kvlist(yajl_val v, const char *what, struct ib_kvlist *ret, struct ib_err **err)
+int ib_img_jget_kvlist(yajl_val v, const char *what, struct ib_kvlist *ret, struct ib_err **err)
 {
         ib_kvlist_clear(ret);
         if (!v || YAJL_IS_NULL(v))
@@ -222,7 +222,7 @@ int jget_kvlist(yajl_val v, const char *what, struct ib_kvlist *ret, struct ib_e
         return 0;
 }
 
-int jget_int(yajl_val v, const char *what, int64_t *ret, struct ib_err **err)
+int ib_img_jget_int(yajl_val v, const char *what, int64_t *ret, struct ib_err **err)
 {
         *ret = 0;
         if (!v || YAJL_IS_NULL(v))
@@ -233,7 +233,7 @@ int jget_int(yajl_val v, const char *what, int64_t *ret, struct ib_err **err)
         return 0;
 }
 
-int jget_bool(yajl_val v, const char *what, bool *ret, struct ib_err **err)
+int ib_img_jget_bool(yajl_val v, const char *what, bool *ret, struct ib_err **err)
 {
         *ret = false;
         if (!v || YAJL_IS_NULL(v))

@@ -175,7 +175,9 @@ int ib_image_load(struct ib_store *s, const char *manifest_digest, struct ib_ima
         img->layers = ib_calloc(m->n_layers + 1, sizeof(*img->layers));
         for (size_t i = 0; i < m->n_layers; i++)
                 img->layers[i] = (struct ib_layer) {
-                        .media_type = ib_strdup(m->layers[i].media_type ? m->layers[i].media_type : IB_MT_OCI_LAYER_GZIP),
+                        /* no mediaType: readers go by the blob's magic bytes anyway */
+                        .media_type = ib_strdup(m->layers[i].media_type ? m->layers[i].media_type
+                                                                        : IB_MT_OCI_LAYER_GZIP),
                         .digest = ib_strdup(m->layers[i].digest),
                         .size = m->layers[i].size,
                         .diff_id = ib_strdup(cfg->diff_ids[i]),

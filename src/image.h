@@ -207,7 +207,7 @@ struct ib_descriptor {
         int64_t size;
         char **urls;
         struct ib_kvlist annotations;
-        struct ib_desc_platform *platform;   /* index entries only; NULL when absent */
+        struct ib_desc_platform *platform;      /* index entries only; NULL when absent */
         char *artifact_type;
 };
 
@@ -315,10 +315,22 @@ int ib_layer_blob_measure(const char *path, char **ret_diff_id, int64_t *ret_siz
 int ib_layer_blob_info(const char *path, char **ret_diff_id, int64_t *ret_size, struct ib_err **err);
 void ib_layer_blob_remember(const char *path, const char *diff_id, int64_t size);
 
-/* ---------------------------------------------------------------- outputs */
-/* "DIR" or "DIR:TAG" (the part after the last ':' is a tag when it has no '/').
- * *ret_tag is NULL when there is none. */
+/* ------------------------------------------- OCI layouts (in and out), outputs */
+/* "DIR", "DIR:TAG" (the part after the last ':' is a tag when it has no '/')
+ * or "DIR@sha256:<hex>" (then *ret_tag is "sha256:<hex>").  *ret_tag is NULL
+ * when there is none. */
 void ib_oci_layout_ref_split(const char *ref, char **ret_dir, char **ret_tag);
+/* Find an image in the OCI layout @dir: @ref is NULL (the layout's only
+ * image), a tag (org.opencontainers.image.ref.name) or "sha256:<hex>".  An
+ * index is resolved to the manifest for os/arch/variant (NULL: linux and this
+ * machine).  *ret_digest: the manifest digest. */
+int ib_oci_layout_find(const char *dir, const char *ref, const char *os, const char *arch,
+                       const char *variant, char **ret_digest, struct ib_err **err);
+/* Copy that image's blobs (layers, config, manifest) from the layout into the
+ * store, each verified against its digest (copied, never linked: the layout
+ * is the user's to change), then describe it as ib_image_load does. */
+int ib_oci_layout_import(struct ib_store *s, const char *dir, const char *manifest_digest, struct ib_image **ret,
+                         struct ib_err **err);
 /* Write @img into the OCI layout at @dir (created if missing): oci-layout,
  * blobs/sha256/ (hard links from the store when on the same file system, else a
  * copy that appears under its final name only when complete) and index.json.

@@ -25,9 +25,9 @@ static void platform_write(struct ib_buf *b, const struct ib_desc_platform *p)
         ib_json_add_str(b, p->architecture ? p->architecture : "");
         jkey(b, &first, "os");
         ib_json_add_str(b, p->os ? p->os : "");
-        jstr_opt(b, &first, "os.version", p->os_version);
-        jstrv_opt(b, &first, "os.features", p->os_features);
-        jstr_opt(b, &first, "variant", p->variant);
+        ib_img_jstr_opt(b, &first, "os.version", p->os_version);
+        ib_img_jstrv_opt(b, &first, "os.features", p->os_features);
+        ib_img_jstr_opt(b, &first, "variant", p->variant);
         ib_buf_addc(b, '}');
 }
 
@@ -41,11 +41,11 @@ static int platform_read(yajl_val v, const char *what, struct ib_desc_platform *
         if (!YAJL_IS_OBJECT(v))
                 return ib_err_set(err, EINVAL, "%s.platform: expected an object", what);
         p = ib_calloc(1, sizeof(*p));
-        if ((r = jget_str(ib_json_get(v, "architecture"), "platform.architecture", &p->architecture, err)) < 0 ||
-            (r = jget_str(ib_json_get(v, "os"), "platform.os", &p->os, err)) < 0 ||
-            (r = jget_str(ib_json_get(v, "os.version"), "platform.os.version", &p->os_version, err)) < 0 ||
-            (r = jget_strv(ib_json_get(v, "os.features"), "platform.os.features", &p->os_features, err)) < 0 ||
-            (r = jget_str(ib_json_get(v, "variant"), "platform.variant", &p->variant, err)) < 0) {
+        if ((r = ib_img_jget_str(ib_json_get(v, "architecture"), "platform.architecture", &p->architecture, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(v, "os"), "platform.os", &p->os, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(v, "os.version"), "platform.os.version", &p->os_version, err)) < 0 ||
+            (r = ib_img_jget_strv(ib_json_get(v, "os.features"), "platform.os.features", &p->os_features, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(v, "variant"), "platform.variant", &p->variant, err)) < 0) {
                 ib_desc_platform_free(p);
                 return ib_err_wrap(err, "%s", what);
         }
@@ -93,7 +93,7 @@ static void descriptor_write(struct ib_buf *b, const struct ib_descriptor *d, bo
         bool first = true;
 
         ib_buf_addc(b, '{');
-        jstr_opt(b, &first, "mediaType", d->media_type);
+        ib_img_jstr_opt(b, &first, "mediaType", d->media_type);
         if (docker) {
                 jkey(b, &first, "size");
                 ib_buf_addf(b, "%" PRId64, d->size);
@@ -105,16 +105,16 @@ static void descriptor_write(struct ib_buf *b, const struct ib_descriptor *d, bo
                 jkey(b, &first, "size");
                 ib_buf_addf(b, "%" PRId64, d->size);
         }
-        jstrv_opt(b, &first, "urls", d->urls);
+        ib_img_jstrv_opt(b, &first, "urls", d->urls);
         if (d->annotations.n) {
                 jkey(b, &first, "annotations");
-                jkvlist(b, &d->annotations);
+                ib_img_jkvlist(b, &d->annotations);
         }
         if (d->platform) {
                 jkey(b, &first, "platform");
                 platform_write(b, d->platform);
         }
-        jstr_opt(b, &first, "artifactType", d->artifact_type);
+        ib_img_jstr_opt(b, &first, "artifactType", d->artifact_type);
         ib_buf_addc(b, '}');
 }
 
@@ -125,11 +125,11 @@ static int descriptor_read(yajl_val v, const char *what, struct ib_descriptor *d
 
         if (!v || !YAJL_IS_OBJECT(v))
                 return ib_err_set(err, EINVAL, "%s: expected a descriptor object", what);
-        if ((r = jget_str(ib_json_get(v, "mediaType"), "mediaType", &d->media_type, err)) < 0 ||
-            (r = jget_str(ib_json_get(v, "digest"), "digest", &d->digest, err)) < 0 ||
-            (r = jget_strv(ib_json_get(v, "urls"), "urls", &d->urls, err)) < 0 ||
-            (r = jget_kvlist(ib_json_get(v, "annotations"), "annotations", &d->annotations, err)) < 0 ||
-            (r = jget_str(ib_json_get(v, "artifactType"), "artifactType", &d->artifact_type, err)) < 0)
+        if ((r = ib_img_jget_str(ib_json_get(v, "mediaType"), "mediaType", &d->media_type, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(v, "digest"), "digest", &d->digest, err)) < 0 ||
+            (r = ib_img_jget_strv(ib_json_get(v, "urls"), "urls", &d->urls, err)) < 0 ||
+            (r = ib_img_jget_kvlist(ib_json_get(v, "annotations"), "annotations", &d->annotations, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(v, "artifactType"), "artifactType", &d->artifact_type, err)) < 0)
                 return ib_err_wrap(err, "%s", what);
         if ((r = platform_read(ib_json_get(v, "platform"), what, &d->platform, err)) < 0)
                 return r;
@@ -233,13 +233,13 @@ static int manifest_tree(yajl_val root, struct ib_manifest *m, struct ib_err **e
 
         if (!YAJL_IS_OBJECT(root))
                 return ib_err_set(err, EINVAL, "expected a JSON object");
-        if ((r = jget_int(ib_json_get(root, "schemaVersion"), "schemaVersion", &m->schema_version, err)) < 0)
+        if ((r = ib_img_jget_int(ib_json_get(root, "schemaVersion"), "schemaVersion", &m->schema_version, err)) < 0)
                 return r;
         if (m->schema_version != 2)
                 return ib_err_set(err, ENOTSUP, "schemaVersion %" PRId64 " is not supported (only 2)",
                                   m->schema_version);
-        if ((r = jget_str(ib_json_get(root, "mediaType"), "mediaType", &m->media_type, err)) < 0 ||
-            (r = jget_str(ib_json_get(root, "artifactType"), "artifactType", &m->artifact_type, err)) < 0)
+        if ((r = ib_img_jget_str(ib_json_get(root, "mediaType"), "mediaType", &m->media_type, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(root, "artifactType"), "artifactType", &m->artifact_type, err)) < 0)
                 return r;
         if (ib_image_mt_is_index(m->media_type) || (!m->media_type && ib_json_get(root, "manifests")))
                 return ib_err_set(err, EINVAL, "this is an index (manifest list), not an image manifest");
@@ -248,7 +248,7 @@ static int manifest_tree(yajl_val root, struct ib_manifest *m, struct ib_err **e
         if ((r = descriptor_read(ib_json_get(root, "config"), "config", &m->config, err)) < 0 ||
             (r = descriptors_read(ib_json_get(root, "layers"), "layers", &m->layers, &m->n_layers, err)) < 0 ||
             (r = subject_read(ib_json_get(root, "subject"), &m->subject, err)) < 0 ||
-            (r = jget_kvlist(ib_json_get(root, "annotations"), "annotations", &m->annotations, err)) < 0)
+            (r = ib_img_jget_kvlist(ib_json_get(root, "annotations"), "annotations", &m->annotations, err)) < 0)
                 return r;
         return 0;
 }
@@ -279,8 +279,8 @@ void ib_manifest_serialize(const struct ib_manifest *m, struct ib_buf *out)
         ib_buf_addc(out, '{');
         jkey(out, &first, "schemaVersion");
         ib_buf_addf(out, "%" PRId64, m->schema_version ? m->schema_version : 2);
-        jstr_opt(out, &first, "mediaType", m->media_type);
-        jstr_opt(out, &first, "artifactType", m->artifact_type);
+        ib_img_jstr_opt(out, &first, "mediaType", m->media_type);
+        ib_img_jstr_opt(out, &first, "artifactType", m->artifact_type);
         jkey(out, &first, "config");
         descriptor_write(out, &m->config, docker);
         jkey(out, &first, "layers");
@@ -291,7 +291,7 @@ void ib_manifest_serialize(const struct ib_manifest *m, struct ib_buf *out)
         }
         if (m->annotations.n) {
                 jkey(out, &first, "annotations");
-                jkvlist(out, &m->annotations);
+                ib_img_jkvlist(out, &m->annotations);
         }
         ib_buf_addc(out, '}');
 }
@@ -316,19 +316,20 @@ static int index_tree(yajl_val root, struct ib_index *x, struct ib_err **err)
 
         if (!YAJL_IS_OBJECT(root))
                 return ib_err_set(err, EINVAL, "expected a JSON object");
-        if ((r = jget_int(ib_json_get(root, "schemaVersion"), "schemaVersion", &x->schema_version, err)) < 0)
+        if ((r = ib_img_jget_int(ib_json_get(root, "schemaVersion"), "schemaVersion", &x->schema_version, err)) < 0)
                 return r;
         if (x->schema_version != 2)
                 return ib_err_set(err, ENOTSUP, "schemaVersion %" PRId64 " is not supported (only 2)",
                                   x->schema_version);
-        if ((r = jget_str(ib_json_get(root, "mediaType"), "mediaType", &x->media_type, err)) < 0 ||
-            (r = jget_str(ib_json_get(root, "artifactType"), "artifactType", &x->artifact_type, err)) < 0)
+        if ((r = ib_img_jget_str(ib_json_get(root, "mediaType"), "mediaType", &x->media_type, err)) < 0 ||
+            (r = ib_img_jget_str(ib_json_get(root, "artifactType"), "artifactType", &x->artifact_type, err)) < 0)
                 return r;
         if (x->media_type && !ib_image_mt_is_index(x->media_type))
                 return ib_err_set(err, EINVAL, "not an index: media type \"%s\"", x->media_type);
-        if ((r = descriptors_read(ib_json_get(root, "manifests"), "manifests", &x->manifests, &x->n_manifests, err)) < 0 ||
+        if ((r = descriptors_read(ib_json_get(root, "manifests"), "manifests", &x->manifests, &x->n_manifests,
+                                  err)) < 0 ||
             (r = subject_read(ib_json_get(root, "subject"), &x->subject, err)) < 0 ||
-            (r = jget_kvlist(ib_json_get(root, "annotations"), "annotations", &x->annotations, err)) < 0)
+            (r = ib_img_jget_kvlist(ib_json_get(root, "annotations"), "annotations", &x->annotations, err)) < 0)
                 return r;
         return 0;
 }
@@ -359,8 +360,8 @@ void ib_index_serialize(const struct ib_index *x, struct ib_buf *out)
         ib_buf_addc(out, '{');
         jkey(out, &first, "schemaVersion");
         ib_buf_addf(out, "%" PRId64, x->schema_version ? x->schema_version : 2);
-        jstr_opt(out, &first, "mediaType", x->media_type);
-        jstr_opt(out, &first, "artifactType", x->artifact_type);
+        ib_img_jstr_opt(out, &first, "mediaType", x->media_type);
+        ib_img_jstr_opt(out, &first, "artifactType", x->artifact_type);
         jkey(out, &first, "manifests");
         descriptors_write(out, x->manifests, x->n_manifests, docker);
         if (x->subject) {
@@ -369,7 +370,7 @@ void ib_index_serialize(const struct ib_index *x, struct ib_buf *out)
         }
         if (x->annotations.n) {
                 jkey(out, &first, "annotations");
-                jkvlist(out, &x->annotations);
+                ib_img_jkvlist(out, &x->annotations);
         }
         ib_buf_addc(out, '}');
 }

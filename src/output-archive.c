@@ -101,7 +101,8 @@ static int put_layer(struct tarw *t, struct ib_store *s, const struct ib_layer *
         if (n < 0)
                 return (int) n;
         if (done != size)
-                return ib_err_set(err, EBADMSG, "layer %s: %" PRId64 " bytes, expected %" PRId64, l->digest, done, size);
+                return ib_err_set(err, EBADMSG, "layer %s: %" PRId64 " bytes, expected %" PRId64, l->digest,
+                                  done, size);
         ib_sha256_final_hex(h, hex);
         if (l->diff_id && ib_digest_parse(l->diff_id, &want) && strcmp(want, hex) != 0)
                 return ib_err_set(err, EBADMSG, "layer %s: content is sha256:%s, not its diff_id %s", l->digest, hex,

@@ -14,8 +14,12 @@
 void ib_oci_layout_ref_split(const char *ref, char **ret_dir, char **ret_tag)
 {
         const char *colon = strrchr(ref, ':');
+        const char *at = strrchr(ref, '@');
 
-        if (colon && colon != ref && colon[1] && !strchr(colon + 1, '/')) {
+        if (at && at != ref && ib_digest_parse(at + 1, NULL)) {
+                *ret_dir = ib_strndup(ref, (size_t) (at - ref));
+                *ret_tag = ib_strdup(at + 1);
+        } else if (colon && colon != ref && colon[1] && !strchr(colon + 1, '/')) {
                 *ret_dir = ib_strndup(ref, (size_t) (colon - ref));
                 *ret_tag = ib_strdup(colon + 1);
         } else {

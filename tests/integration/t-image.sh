@@ -117,6 +117,42 @@ index.docker.io/library/app@$DIGEST" "--image-name-with-digest-file as Kaniko"
 is "$(cat "$W/nametags")" "reg.example/app:1@$DIGEST
 index.docker.io/library/app:latest@$DIGEST" "--image-name-tag-with-digest-file as Kaniko"
 
+# ------------------------------------------------------------ base image
+# A base made by umoci: its config is parsed, edited and extended; its layer
+# blob is reused as it is (same digest in our manifest).
+if make_busybox_layout "$W/base" >/dev/null 2>&1; then
+        bm=$(jq -r '.manifests[0].digest' "$W/base/index.json"); bm=${bm#sha256:}
+        bc=$(jq -r .config.digest "$W/base/blobs/sha256/$bm"); bc=${bc#sha256:}
+        bl=$(jq -r '.layers[0].digest' "$W/base/blobs/sha256/$bm"); bl=${bl#sha256:}
+        BD=$("$IMGBUILD" debug-image --root "$W/store" --created 0 --base-config "$W/base/blobs/sha256/$bc" \
+                --base-layer "$W/base/blobs/sha256/$bl" --env X=1 --history 'ENV X=1' \
+                --oci-layout-path "$W/derived:d" "$W/l2.tar" 2>"$W/err")
+        like "$BD" '^sha256:' "an image on a umoci-made base is assembled ($(head -c 200 "$W/err"))"
+        skopeo inspect --config "oci:$W/derived:d" >"$W/dcfg.json" 2>"$W/err"
+        is "$(jq -c .config.Env "$W/dcfg.json")" \
+                '["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","X=1"]' "base Env kept, ours appended"
+        is "$(jq -c .config.Cmd "$W/dcfg.json")" '["sh"]' "base Cmd kept"
+        is "$(jq -c '.rootfs.diff_ids[0]' "$W/dcfg.json")" "$(jq -c '.rootfs.diff_ids[0]' "$W/base/blobs/sha256/$bc")" "base diff_id first"
+        is "$(jq '.history|length' "$W/dcfg.json")" "$(( $(jq '.history|length' "$W/base/blobs/sha256/$bc") + 2 ))" \
+                "base history kept, two entries added"
+        is "$(skopeo inspect --raw "oci:$W/derived:d" | jq -r '.layers[0].digest')" "sha256:$bl" "the base layer blob is reused as is"
+        ok "umoci unpacks the derived image" umoci unpack --image "$W/derived:d" "$W/dbundle"
+        ok "... base files and ours" test -x "$W/dbundle/rootfs/bin/busybox" -a -f "$W/dbundle/rootfs/data/file"
+        fails "a base layer that is not the config's is refused" "$IMGBUILD" debug-image --root "$W/store" \
+                --base-config "$W/base/blobs/sha256/$bc" --base-layer "$W/l2.tar"
+        # The same base read straight from its layout (resolved by tag, blobs imported).
+        FD=$("$IMGBUILD" debug-image --root "$W/store" --created 0 --from-layout "$W/base:latest" --env X=1 \
+                --history 'ENV X=1' --oci-layout-path "$W/derived2:d" --tar-path "$W/derived.tar" \
+                --tag derived/app:1 "$W/l2.tar" 2>"$W/err")
+        is "$FD" "$BD" "--from-layout DIR:TAG gives the same image as config + layer blobs"
+        FD2=$("$IMGBUILD" debug-image --root "$W/store4" --created 0 --from-layout "$W/base@sha256:$bm" --env X=1 \
+                --history 'ENV X=1' "$W/l2.tar" 2>"$W/err")
+        is "$FD2" "$BD" "--from-layout DIR@DIGEST into an empty store: the same image"
+        fails "--from-layout with an unknown tag" "$IMGBUILD" debug-image --root "$W/store" --from-layout "$W/base:nope"
+else
+        skip "umoci could not make a busybox base image"
+fi
+
 # ------------------------------------------------------------ reproducible
 D2=$("$IMGBUILD" debug-image --root "$W/store2" "${CONFIG_ARGS[@]}" --oci-layout-path "$W/lay2" "${LAYERS[@]}" 2>"$W/err")
 is "$D2" "$DIGEST" "same inputs and --created, another store: same manifest digest"
@@ -179,7 +215,29 @@ jqis "$W/dmanifest.json" '[.layers[].mediaType]|unique' '["application/vnd.docke
 is "$(jq -r .config.digest "$W/dmanifest.json")" "$(jq -r .config.digest "$W/manifest.json")" "the config bytes are the same in both formats"
 like "$DD" '^sha256:' "docker-format image digest printed"
 jqis "$W/manifest.json" .mediaType '"application/vnd.oci.image.manifest.v1+json"'
+jqis "$W/manifest.json" .config.mediaType '"application/vnd.oci.image.config.v1+json"'
+jqis "$W/manifest.json" '[.layers[].mediaType]|unique' '["application/vnd.oci.image.layer.v1.tar+gzip"]'
 ok "skopeo copies the docker-format image" skopeo copy -q "oci:$W/dlay" "oci:$W/dcopy:d"
+
+# zstd layers (as a base image may have them): kept as they are in layouts,
+# decompressed into the docker-archive.
+if command -v zstd >/dev/null; then
+        zstd -q -c "$W/l2.tar" >"$W/l2.tar.zst"
+        ZD=$("$IMGBUILD" debug-image --root "$W/store" --created 0 --oci-layout-path "$W/zlay:z" \
+                --tar-path "$W/z.tar" --tag z/app:1 "$W/l1.tar" "$W/l2.tar.zst" 2>"$W/err")
+        is "$(skopeo inspect --raw "oci:$W/zlay:z" | jq -c '[.layers[].mediaType]')" \
+                '["application/vnd.oci.image.layer.v1.tar+gzip","application/vnd.oci.image.layer.v1.tar+zstd"]' \
+                "a zstd layer keeps its OCI zstd media type"
+        is "$(skopeo inspect --config "oci:$W/zlay:z" | jq -r '.rootfs.diff_ids[1]')" "sha256:$(sha256sum <"$W/l2.tar" | cut -d' ' -f1)" \
+                "its diff_id is the digest of the plain tar"
+        ok "skopeo copy of the image with a zstd layer" skopeo copy -q "oci:$W/zlay:z" "oci:$W/zcopy:z"
+        ok "the docker-archive of it holds the plain tar" \
+                sh -c "tar -xOf '$W/z.tar' \$(tar -xOf '$W/z.tar' manifest.json | jq -r '.[0].Layers[1]') | cmp - '$W/l2.tar'"
+        ok "skopeo reads that docker-archive" skopeo copy -q "docker-archive:$W/z.tar" "oci:$W/zarch:z"
+        like "$ZD" '^sha256:' "zstd image digest printed"
+else
+        skip "zstd is not installed"
+fi
 
 # ---------------------------------------------------------- docker-archive
 tar -xOf "$W/img.tar" manifest.json >"$W/arch-manifest.json" 2>"$W/err"
@@ -209,6 +267,13 @@ if command -v podman >/dev/null; then
                 is "$out" "hello
 new
 1000" "podman run of the loaded image runs its entrypoint + cmd as its user"
+                if [ -f "$W/derived.tar" ]; then
+                        timeout 120 "${P[@]}" load -i "$W/derived.tar" >/dev/null 2>&1
+                        out=$(timeout 120 "${P[@]}" run --rm --runtime runc --network host --ulimit nofile=1024:1024 \
+                                --ulimit nproc=1024:1024 derived/app:1 sh -c 'echo $X; cat /data/file' 2>"$W/podman-err")
+                        is "$out" "1
+hello" "podman runs the image made on the umoci base (busybox from the base, files from ours)"
+                fi
         fi
 else
         skip "podman is not installed"

@@ -626,6 +626,93 @@ static void check_outputs(const char *tmp, struct ib_store *s, const struct ib_i
         IB_OK(stat(lb, &st1) == 0 && stat(sb, &st2) == 0 && st1.st_ino == st2.st_ino,
               "layout blob is a hard link to the store's (same file system)");
 
+        /* Reading a layout back: by tag, by digest, the sole image, through a
+         * nested index to this platform. */
+        char *dg = NULL;
+        IB_OK(ib_oci_layout_find(lay, "b", NULL, NULL, NULL, &dg, &err) == 0 && strcmp(dg, dimg->manifest_digest) == 0,
+              "resolve by tag (%s)", err ? err->msg : "");
+        free(dg);
+        dg = NULL;
+        IB_OK(ib_oci_layout_find(lay, img->manifest_digest, NULL, NULL, NULL, &dg, &err) == 0 &&
+              strcmp(dg, img->manifest_digest) == 0, "resolve by digest");
+        free(dg);
+        dg = NULL;
+        IB_OK(ib_oci_layout_find(lay, NULL, NULL, NULL, NULL, &dg, &err) < 0 && err && strstr(err->msg, "3 images"),
+              "no ref in a layout of several images is an error (%s)", err ? err->msg : "");
+        ib_err_free(&err);
+        IB_OK(ib_oci_layout_find(lay, "nope", NULL, NULL, NULL, &dg, &err) == -ENOENT, "unknown tag: ENOENT");
+        ib_err_free(&err);
+        {
+                const char *variant = NULL, *arch = ib_host_arch(&variant);
+                struct ib_index inner = { .schema_version = 2, .media_type = (char *) IB_MT_OCI_INDEX };
+                struct ib_desc_platform pa = { .os = (char *) "linux", .architecture = (char *) "s390x" };
+                struct ib_desc_platform ph = { .os = (char *) "linux", .architecture = (char *) arch, .variant = (char *) variant };
+                struct ib_descriptor e1 = { .media_type = (char *) IB_MT_OCI_MANIFEST,
+                        .digest = (char *) "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                        .size = 10, .platform = &pa };
+                struct ib_descriptor e2 = { .media_type = img->manifest_media_type, .digest = img->manifest_digest,
+                        .size = img->manifest_size, .platform = &ph };
+                struct ib_buf ib = IB_BUF_INIT;
+                char hexi[IB_SHA256_HEX], *ip = NULL;
+                ib_index_append(&inner, &e1);
+                ib_index_append(&inner, &e2);
+                ib_index_serialize(&inner, &ib);
+                ib_sha256_hex(ib.buf, ib.len, hexi);
+                ip = ib_strdupf("%s/blobs/sha256/%s", lay, hexi);
+                ib_write_file_atomic(ip, ib.buf, ib.len, 0644, &err);
+                free(ip);
+                for (size_t i = 0; i < inner.n_manifests; i++)
+                        ib_descriptor_clear(&inner.manifests[i]);       /* ib_index_append made copies */
+                free(inner.manifests);
+                /* Top-level entry pointing at the nested index, tagged "multi". */
+                char *top = ib_strdupf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"sha256:%s\",\"size\":%zu,"
+                                       "\"annotations\":{\"%s\":\"multi\"}}]}", IB_MT_OCI_INDEX, hexi, ib.len, IB_ANNOTATION_REF_NAME);
+                _cleanup_free_ char *lay2 = ib_path_join(tmp, "layout2"), *l2blobs = ib_path_join(lay2, "blobs");
+                _cleanup_free_ char *l2idx = ib_path_join(lay2, "index.json");
+                ib_mkdir_p(lay2, 0755, &err);
+                _cleanup_free_ char *lblobs = ib_path_join(lay, "blobs");
+                (void) symlink(lblobs, l2blobs);
+                ib_write_file_atomic(l2idx, top, strlen(top), 0644, &err);
+                free(top);
+                ib_buf_release(&ib);
+                IB_OK(ib_oci_layout_find(lay2, "multi", NULL, NULL, NULL, &dg, &err) == 0 &&
+                      strcmp(dg, img->manifest_digest) == 0, "nested index resolved to this platform (%s)", err ? err->msg : "");
+                free(dg);
+                dg = NULL;
+                ib_err_free(&err);
+                IB_OK(ib_oci_layout_find(lay2, "multi", "linux", "riscv64", NULL, &dg, &err) == -ENOENT && err &&
+                      strstr(err->msg, "linux/riscv64"), "a platform the index lacks is named (%s)", err ? err->msg : "");
+                ib_err_free(&err);
+                IB_OK(ib_oci_layout_find(lay2, "multi", "linux", "s390x", NULL, &dg, &err) < 0 && err,
+                      "an entry whose blob is missing is an error (%s)", err ? err->msg : "");
+                ib_err_free(&err);
+
+                /* Import into a second store: every blob copied and verified. */
+                _cleanup_free_ char *root2 = ib_path_join(tmp, "store2");
+                struct ib_store *s2 = NULL;
+                struct ib_image *im = NULL;
+                ib_store_open(root2, &s2, &err);
+                IB_OK(s2 && ib_oci_layout_import(s2, lay, img->manifest_digest, &im, &err) == 0 &&
+                      strcmp(im->config_digest, img->config_digest) == 0 && ib_store_has_blob(s2, img->layers[0].digest),
+                      "import copies manifest, config and layers (%s)", err ? err->msg : "");
+                ib_image_free(im);
+                ib_err_free(&err);
+                /* A corrupted layout blob is refused and leaves nothing behind. */
+                const char *chex = NULL;
+                ib_digest_parse(img->config_digest, &chex);
+                _cleanup_free_ char *cb = ib_strdupf("%s/blobs/sha256/%s", lay, chex);
+                _cleanup_free_ char *cb2 = ib_strdupf("%s/blobs/sha256/%s", root2, chex);
+                unlink(cb2);
+                unlink(cb);     /* break the hard link before corrupting */
+                ib_write_file_atomic(cb, "{}", 2, 0644, &err);
+                im = NULL;
+                IB_OK(ib_oci_layout_import(s2, lay, img->manifest_digest, &im, &err) < 0 && err &&
+                      strstr(err->msg, "digest mismatch") && !ib_store_has_blob(s2, img->config_digest),
+                      "a corrupt blob is refused on import (%s)", err ? err->msg : "");
+                ib_err_free(&err);
+                ib_store_close(s2);
+        }
+
         /* Kaniko's files. */
         _cleanup_free_ char *nd = ib_path_join(tmp, "sub/dir/names");
         char *dests[] = { (char *) "gcr.io/foo/bar:123", (char *) "bob/image", NULL };
