@@ -193,11 +193,16 @@ int ib_blob_writer_commit(struct ib_blob_writer *w, const char *expect, char **r
         ib_sha256_final_hex(w->hash, hex);
         if (expect && (!ib_digest_parse(expect, &ehex) || strcmp(ehex, hex) != 0))
                 return ib_err_set(err, EBADMSG, "digest mismatch: expected %s, got sha256:%s", expect, hex);
-        if (fsync(w->fd) < 0)
-                return ib_err_set(err, errno, "fsync `%s`", w->tmp);
         final = ib_store_blob_path(w->store, hex);
-        if (rename(w->tmp, final) < 0)
+        /* Already there (verified when it was written): keep that file, so hard
+         * links to it (OCI layouts) keep sharing its storage. */
+        if (access(final, F_OK) == 0) {
+                (void) unlink(w->tmp);
+        } else if (fsync(w->fd) < 0) {
+                return ib_err_set(err, errno, "fsync `%s`", w->tmp);
+        } else if (rename(w->tmp, final) < 0) {
                 return ib_err_set(err, errno, "rename `%s` to `%s`", w->tmp, final);
+        }
         free(w->tmp);
         w->tmp = NULL;
         if (ret_digest)

@@ -96,68 +96,6 @@ struct named_ctx *ib_build_named(struct build *b, const char *name)
 
 /* ------------------------------------------------------------ OCI layouts */
 
-int ib_oci_layout_resolve(const char *dir, const char *want, char **ret_digest, struct ib_err **err)
-{
-        _cleanup_free_ char *path = ib_path_join(dir, "index.json");
-        _cleanup_free_ char *text = NULL;
-        _cleanup_(ib_index_freep) struct ib_index *x = NULL;
-        size_t len = 0;
-        const struct ib_descriptor *pick = NULL;
-
-        if (want && ib_startswith(want, "sha256:")) {
-                if (!ib_digest_parse(want, NULL))
-                        return ib_err_set(err, EINVAL, "OCI layout `%s`: malformed digest `%s`", dir, want);
-                *ret_digest = ib_strdup(want);
-                return 0;
-        }
-        if (ib_read_file(path, 4u << 20, &text, &len, err) < 0 || ib_index_parse(text, len, &x, err) < 0)
-                return ib_err_wrap(err, "OCI layout `%s`", dir);
-        for (size_t i = 0; i < x->n_manifests; i++) {
-                const char *ref = ib_kvlist_get(&x->manifests[i].annotations, IB_ANNOTATION_REF_NAME);
-                if (want ? (ref && strcmp(ref, want) == 0) : true) {
-                        if (pick && !want)
-                                return ib_err_set(err, EINVAL, "OCI layout `%s` holds %zu images: name one "
-                                                  "with :TAG or @DIGEST", dir, x->n_manifests);
-                        pick = &x->manifests[i];
-                }
-        }
-        if (!pick)
-                return ib_err_set(err, ENOENT, "OCI layout `%s`: no image %s%s", dir, want ? "tagged " : "",
-                                  want ? want : "in index.json");
-        *ret_digest = ib_strdup(pick->digest);
-        return 0;
-}
-
-/* Copy a blob of an OCI layout into the store, verified. */
-static int import_layout_blob(struct build *b, const char *dir, const char *digest, struct ib_err **err)
-{
-        _cleanup_(ib_blob_writer_freep) struct ib_blob_writer *w = NULL;
-        _cleanup_free_ char *rel = NULL;
-        _cleanup_close_ int fd = -1;
-        const char *hex;
-        char buf[1 << 16];
-        ssize_t n;
-
-        if (!ib_digest_parse(digest, &hex))
-                return ib_err_set(err, EINVAL, "malformed digest `%s`", digest);
-        if (ib_store_has_blob(b->store, digest))
-                return 0;
-        rel = ib_strdupf("%s/blobs/sha256/%s", dir, hex);
-        fd = open(rel, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return ib_err_set(err, errno, "OCI layout `%s`: blob %s", dir, digest);
-        if (ib_blob_writer_new(b->store, &w, err) < 0)
-                return -EIO;
-        while ((n = read(fd, buf, sizeof(buf))) > 0)
-                if (ib_blob_writer_write(w, buf, (size_t) n, err) < 0)
-                        return -EIO;
-        if (n < 0)
-                return ib_err_set(err, errno, "read `%s`", rel);
-        if (ib_blob_writer_commit(w, digest, NULL, err) < 0)
-                return ib_err_wrap(err, "OCI layout `%s`", dir);
-        return 0;
-}
-
 static int read_store_blob(struct build *b, const char *digest, char **ret, size_t *ret_len, struct ib_err **err)
 {
         _cleanup_free_ char *p = ib_store_blob_path(b->store, digest);
@@ -166,65 +104,22 @@ static int read_store_blob(struct build *b, const char *digest, char **ret, size
         return ib_read_file(p, 8u << 20, ret, ret_len, err);
 }
 
-/* The manifest for @platform when @digest names an index (in the store). */
-static int pick_platform(struct build *b, const char *digest, const char *platform, const char *layout,
-                         char **ret, struct ib_err **err)
-{
-        _cleanup_free_ char *text = NULL, *mt = NULL;
-        size_t len = 0;
-        struct ib_platform want;
-
-        if (read_store_blob(b, digest, &text, &len, err) < 0)
-                return -EIO;
-        mt = ib_manifest_media_type(text, len, NULL);
-        if (!mt || !ib_media_type_is_index(mt)) {
-                *ret = ib_strdup(digest);
-                return 0;
-        }
-        if (platform) {
-                if (ib_platform_parse(platform, &want, err) < 0)
-                        return -EINVAL;
-        } else {
-                ib_platform_host(&want);
-        }
-        if (ib_platform_select(text, len, &want, ret, NULL, err) < 0)
-                return -ENOENT;
-        if (layout && import_layout_blob(b, layout, *ret, err) < 0)
-                return -EIO;
-        return 0;
-}
-
+/* oci-layout://DIR[:TAG|@DIGEST]: the image for @platform, its blobs copied
+ * into the store (verified) by the image module's layout reader. */
 static int base_from_layout(struct build *b, const char *spec, const char *platform, char **ret_manifest,
                             struct ib_err **err)
 {
-        _cleanup_free_ char *dir = NULL, *ref = NULL, *top = NULL, *man = NULL;
+        _cleanup_free_ char *dir = NULL, *ref = NULL, *man = NULL;
         _cleanup_(ib_image_freep) struct ib_image *img = NULL;
-        const char *at = strrchr(spec, '@');
-        int r;
+        struct ib_platform want = { 0 };
 
-        if (at) {
-                dir = ib_strndup(spec, (size_t) (at - spec));
-                ref = ib_strdup(at + 1);
-        } else {
-                ib_oci_layout_ref_split(spec, &dir, &ref);
-        }
-        if (ib_oci_layout_resolve(dir, ref, &top, err) < 0 || import_layout_blob(b, dir, top, err) < 0)
+        ib_oci_layout_ref_split(spec, &dir, &ref);
+        if (platform && ib_platform_parse(platform, &want, err) < 0)
+                return -EINVAL;
+        if (ib_oci_layout_find(dir, ref, platform ? want.os : NULL, platform ? want.arch : NULL,
+                               platform && want.variant[0] ? want.variant : NULL, &man, err) < 0 ||
+            ib_oci_layout_import(b->store, dir, man, &img, err) < 0)
                 return -EIO;
-        if (pick_platform(b, top, platform, dir, &man, err) < 0)
-                return ib_err_wrap(err, "OCI layout `%s`", dir);
-        /* The manifest names config and layers: bring them in too. */
-        {
-                _cleanup_free_ char *text = NULL;
-                _cleanup_(ib_manifest_freep) struct ib_manifest *m = NULL;
-                size_t len = 0;
-                if (read_store_blob(b, man, &text, &len, err) < 0 || ib_manifest_parse(text, len, &m, err) < 0)
-                        return ib_err_wrap(err, "OCI layout `%s`", dir);
-                r = import_layout_blob(b, dir, m->config.digest, err);
-                for (size_t i = 0; r == 0 && i < m->n_layers; i++)
-                        r = import_layout_blob(b, dir, m->layers[i].digest, err);
-                if (r < 0)
-                        return r;
-        }
         *ret_manifest = IB_TAKE_PTR(man);
         return 0;
 }

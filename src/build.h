@@ -80,11 +80,5 @@ int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *r, struc
 /* "336h", "90m", "1h30m", "45s", "2d" -> seconds; -EINVAL otherwise. */
 int ib_parse_duration(const char *s, int64_t *ret);
 
-/* ------------------------------------------------------------ internals
- * Shared between src/build*.c only. */
-
-/* An OCI image layout (DIR, with TAG or @DIGEST, or the only image): the
- * manifest digest it names. */
-int ib_oci_layout_resolve(const char *dir, const char *tag_or_digest, char **ret_digest, struct ib_err **err);
 
 #endif
