@@ -92,6 +92,13 @@ static inline void ib_strv_freep(char ***v) { ib_strv_free(*v); }
 bool ib_startswith(const char *s, const char *prefix);
 bool ib_endswith(const char *s, const char *suffix);
 
+/* UTF-8 (lib/utf8.c).  Length of the sequence at @s (at most @avail bytes),
+ * 1 for an invalid byte; decode a sequence of that length (an invalid byte
+ * gives U+FFFD); Go's unicode.IsSpace for the character of @n bytes at @s. */
+size_t ib_utf8_len(const char *s, size_t avail);
+uint32_t ib_utf8_decode(const char *s, size_t n);
+bool ib_utf8_is_space(const char *s, size_t n);
+
 /* ---------------------------------------------------------------- buffer */
 /* Invariants (git's strbuf): after IB_BUF_INIT .buf is never NULL and always
  * NUL-terminated; .len excludes the NUL; ib_buf_detach() hands the memory over. */

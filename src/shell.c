@@ -37,71 +37,6 @@ struct fields {
         size_t n, alloc;
 };
 
-/* ------------------------------------------------------------------ UTF-8 */
-
-/* Length of the UTF-8 sequence at @s (at most @avail bytes); 1 for an invalid byte. */
-static size_t u8_len(const char *s, size_t avail)
-{
-        const unsigned char *p = (const unsigned char *) s;
-        size_t n;
-        unsigned char c = p[0];
-
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                n = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-                n = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-                n = 4;
-        else
-                return 1;
-        if (n > avail)
-                return 1;
-        for (size_t i = 1; i < n; i++)
-                if ((p[i] & 0xc0) != 0x80)
-                        return 1;
-        /* overlongs and surrogates are invalid */
-        if (c == 0xe0 && p[1] < 0xa0)
-                return 1;
-        if (c == 0xed && p[1] > 0x9f)
-                return 1;
-        if (c == 0xf0 && p[1] < 0x90)
-                return 1;
-        if (c == 0xf4 && p[1] > 0x8f)
-                return 1;
-        return n;
-}
-
-static uint32_t u8_decode(const char *s, size_t n)
-{
-        const unsigned char *p = (const unsigned char *) s;
-
-        switch (n) {
-        case 2:
-                return ((uint32_t) (p[0] & 0x1f) << 6) | (p[1] & 0x3f);
-        case 3:
-                return ((uint32_t) (p[0] & 0x0f) << 12) | ((uint32_t) (p[1] & 0x3f) << 6) | (p[2] & 0x3f);
-        case 4:
-                return ((uint32_t) (p[0] & 0x07) << 18) | ((uint32_t) (p[1] & 0x3f) << 12) |
-                       ((uint32_t) (p[2] & 0x3f) << 6) | (p[3] & 0x3f);
-        default:
-                return p[0];
-        }
-}
-
-/* Go's unicode.IsSpace for the rune of @n bytes at @s. */
-static bool is_space_seq(const char *s, size_t n)
-{
-        if (n == 1) {
-                unsigned char c = (unsigned char) s[0];
-                return c == ' ' || (c >= '\t' && c <= '\r');
-        }
-        uint32_t r = u8_decode(s, n);
-        return r == 0x85 || r == 0xa0 || r == 0x1680 || (r >= 0x2000 && r <= 0x200a) ||
-               r == 0x2028 || r == 0x2029 || r == 0x202f || r == 0x205f || r == 0x3000;
-}
-
 /* ----------------------------------------------------------------- fields */
 
 static void fields_push_word(struct fields *f)
@@ -114,7 +49,7 @@ static void fields_push_word(struct fields *f)
 /* addChar: unquoted text splits at whitespace. */
 static void fields_add_char(struct fields *f, const char *c, size_t n)
 {
-        if (is_space_seq(c, n)) {
+        if (ib_utf8_is_space(c, n)) {
                 if (f->in_word && f->word.len > 0) {
                         fields_push_word(f);
                         f->in_word = false;
@@ -129,7 +64,7 @@ static void fields_add_char(struct fields *f, const char *c, size_t n)
 static void fields_add_string(struct fields *f, const char *s, size_t len)
 {
         for (size_t i = 0; i < len;) {
-                size_t n = u8_len(s + i, len - i);
+                size_t n = ib_utf8_len(s + i, len - i);
                 fields_add_char(f, s + i, n);
                 i += n;
         }
@@ -184,13 +119,12 @@ static int sw_fail(struct sw *sw, size_t at, const char *fmt, ...)
         return -EINVAL;
 }
 
-/* Copy the (UTF-8) character at the cursor to @out and advance; returns its length. */
-static size_t take_char(struct sw *sw, struct ib_buf *out)
+/* Copy the (UTF-8) character at the cursor to @out and advance. */
+static void take_char(struct sw *sw, struct ib_buf *out)
 {
-        size_t n = u8_len(sw->s + sw->pos, sw->len - sw->pos);
+        size_t n = ib_utf8_len(sw->s + sw->pos, sw->len - sw->pos);
         ib_buf_add(out, sw->s + sw->pos, n);
         sw->pos += n;
-        return n;
 }
 
 static int process_dollar(struct sw *sw, struct ib_buf *out);
@@ -430,14 +364,14 @@ static int pattern_compile(struct sw *sw, size_t col, const char *pat, size_t le
                         if (i + 1 >= len || (pat[i + 1] != '*' && pat[i + 1] != '?' && pat[i + 1] != '\\')) {
                                 pattern_free(p);
                                 return sw_fail(sw, col, "invalid pattern (%.*s) in substitution: invalid escape '\\%.*s'",
-                                               (int) len, pat, i + 1 < len ? (int) u8_len(pat + i + 1, len - i - 1) : 0,
+                                               (int) len, pat, i + 1 < len ? (int) ib_utf8_len(pat + i + 1, len - i - 1) : 0,
                                                pat + i + 1);
                         }
                         pattern_push(p, ATOM_LIT, pat + i + 1, 1);
                         i += 2;
                         continue;
                 }
-                size_t n = u8_len(pat + i, len - i);
+                size_t n = ib_utf8_len(pat + i, len - i);
                 pattern_push(p, ATOM_LIT, pat + i, n);
                 i += n;
         }
@@ -513,7 +447,7 @@ static bool vm_search(const struct pattern *p, bool greedy, bool anchored, const
         vm_add(&vm, &vm.cur, &vm.cur_start, &vm.ncur, 0, from);
 
         for (size_t pos = from;;) {
-                size_t n = pos < len ? u8_len(s + pos, len - pos) : 0;
+                size_t n = pos < len ? ib_utf8_len(s + pos, len - pos) : 0;
                 vm.gen++;
                 vm.nnext = 0;
                 for (size_t i = 0; i < vm.ncur; i++) {
@@ -562,7 +496,7 @@ static char *reverse_chars(const char *s, size_t len)
 {
         char *r = ib_malloc(len + 1);
         for (size_t i = 0; i < len;) {
-                size_t n = u8_len(s + i, len - i);
+                size_t n = ib_utf8_len(s + i, len - i);
                 memcpy(r + len - i - n, s + i, n);
                 i += n;
         }
@@ -575,9 +509,9 @@ static char *reverse_pattern(const char *s, size_t len)
 {
         char *r = ib_malloc(len + 1);
         for (size_t i = 0; i < len;) {
-                size_t n = u8_len(s + i, len - i);
+                size_t n = ib_utf8_len(s + i, len - i);
                 if (s[i] == '\\' && i + 1 < len) {
-                        size_t m = u8_len(s + i + 1, len - i - 1);
+                        size_t m = ib_utf8_len(s + i + 1, len - i - 1);
                         memcpy(r + len - i - 1 - m, "\\", 1);
                         memcpy(r + len - i - m, s + i + 1, m);
                         i += 1 + m;
@@ -695,7 +629,7 @@ static int replace(struct sw *sw, size_t col, const char *pat, size_t plen, cons
                 if (end > last_end || st == 0)
                         expand_template(out, repl, val + st, end - st);
                 last_end = end;
-                size_t w = search < vlen ? u8_len(val + search, vlen - search) : 0;
+                size_t w = search < vlen ? ib_utf8_len(val + search, vlen - search) : 0;
                 if (search + w > end)
                         search += w;
                 else if (search + 1 > end)
@@ -758,7 +692,7 @@ static int process_braces(struct sw *sw, size_t col, struct ib_buf *out)
                 null_is_unset = true;
                 ch = peek(sw);
                 if (ch != STOP_EOF) {
-                        size_t n = u8_len(sw->s + sw->pos, sw->len - sw->pos);
+                        size_t n = ib_utf8_len(sw->s + sw->pos, sw->len - sw->pos);
                         memcpy(op + 1, sw->s + sw->pos, n);
                         sw->pos += n;
                 }
@@ -828,7 +762,7 @@ static int process_braces(struct sw *sw, size_t col, struct ib_buf *out)
                 return replace(sw, col, word.buf, word.len, repl.buf, v ? v : "", all, out);
         }
         default: {
-                size_t n = u8_len(sw->s + sw->pos - 1, sw->len - sw->pos + 1);
+                size_t n = ib_utf8_len(sw->s + sw->pos - 1, sw->len - sw->pos + 1);
                 return sw_fail(sw, col, "unsupported modifier (%.*s) in substitution", (int) n, sw->s + sw->pos - 1);
         }
         }
@@ -933,9 +867,9 @@ int ib_shell_split(const char *text, char escape, char ***ret, struct ib_err **e
         size_t quote_at = 0;
 
         for (size_t i = 0; i < len;) {
-                size_t n = u8_len(text + i, len - i);
+                size_t n = ib_utf8_len(text + i, len - i);
                 char c = text[i];
-                if (!quote && is_space_seq(text + i, n)) {
+                if (!quote && ib_utf8_is_space(text + i, n)) {
                         if (in_word) {
                                 ib_grow(&v, &alloc, nv + 2, sizeof(char *));
                                 v[nv++] = ib_buf_detach(&word);
@@ -958,7 +892,7 @@ int ib_shell_split(const char *text, char escape, char ***ret, struct ib_err **e
                         }
                         ib_buf_addc(&word, c);
                         i++;
-                        n = u8_len(text + i, len - i);
+                        n = ib_utf8_len(text + i, len - i);
                 }
                 ib_buf_add(&word, text + i, n);
                 i += n;

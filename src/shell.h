@@ -9,7 +9,11 @@
  * (unterminated ${ or quote, bad substitution, ${v:?msg} on an unset v, bad
  * pattern, nesting too deep) set *err (errnum EINVAL) with a message and the
  * byte offset of the problem in err->msg ("... at column N", 1-based within
- * @word: the `$` of the substitution, or the opening quote). */
+ * @word: the `$` of the substitution, or the opening quote).
+ *
+ * Known differences from BuildKit, on purpose: names are ASCII
+ * ([A-Za-z0-9_], Go also takes other Unicode letters); invalid UTF-8 passes
+ * through byte for byte (Go's scanner turns each bad byte into U+FFFD). */
 #ifndef IB_SHELL_H
 #define IB_SHELL_H
 #include <stdbool.h>
