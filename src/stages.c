@@ -1686,11 +1686,21 @@ static void text_step(struct ib_buf *b, const struct ib_plan_step *st)
                         }
                 }
                 break;
+        case IB_DF_ONBUILD:
+                ib_buf_addc(b, ' ');
+                ib_buf_adds(b, st->words[0]);
+                break;
         case IB_DF_COPY:
         case IB_DF_ADD:
                 if (st->from_stage >= 0)
                         ib_buf_addf(b, " (from stage %ld)", st->from_stage);
-                /* fall through */
+                for (char **w = st->words; w && *w; w++) {
+                        ib_buf_addc(b, ' ');
+                        text_word(b, *w);
+                }
+                for (size_t i = 0; i < in->n_heredocs && st->heredoc_bodies && st->heredoc_bodies[i]; i++)
+                        ib_buf_addf(b, "\n%s%s", st->heredoc_bodies[i], in->heredocs[i].name);
+                break;
         default:
                 for (char **w = st->words; w && *w; w++) {
                         ib_buf_addc(b, ' ');
