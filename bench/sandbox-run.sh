@@ -16,7 +16,10 @@ IB_SRCDIR=$SRC
 
 t=$IB_TMP
 make_busybox_rootfs "$t/rootfs" || exit 1
-make_busybox_layout "$t/layout" latest >/dev/null 2>&1 || exit 1
+# buildah derives an image name from the layout path: keep it lowercase
+layout=/tmp/ib-bench-layout.$$
+on_exit "rm -rf '$layout'"
+make_busybox_layout "$layout" latest >/dev/null 2>&1 || exit 1
 mkdir -p "$t/up" "$t/wk"
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
@@ -30,8 +33,9 @@ ib_once() { timed "$IMGBUILD" debug-run --lower "$t/rootfs" --upper "$t/up" --wo
 
 B=(buildah --root "$t/buildah" --runroot "$t/buildah-run" --storage-driver overlay)
 have_buildah=0
+on_exit "\"\${B[@]}\" rm -a; grep -o ' $t[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l"
 if command -v buildah >/dev/null; then
-        ctr=$("${B[@]}" from --pull-never "oci:$t/layout:latest" 2>/dev/null | tail -n 1)
+        ctr=$("${B[@]}" from --pull-never "oci:$layout:latest" 2>/dev/null | tail -n 1)
         [ -n "$ctr" ] && "${B[@]}" run --runtime runc --network host "$ctr" -- /bin/true >/dev/null 2>&1 && have_buildah=1
 fi
 bh_once() { timed "${B[@]}" run --runtime runc --network host "$ctr" -- /bin/true; }
@@ -80,5 +84,12 @@ tree, median), which a loaded machine distorts less than wall time.
 | same, \`--network none\` (new network namespace) | ${rep_none% *} | ${rep_none#* } | |
 
 buildah / imgbuild (medians of the whole command): **$ratio x**.  Target: <= 25 ms per RUN.
+EOF
+busy=$(awk -v l="${load_before%% *}" -v n="$(nproc)" 'BEGIN {print (l > n) ? 1 : 0}')
+[ "$busy" = 1 ] && cat >>"$OUT" <<EOF
+
+Note: the load average exceeded the number of CPUs during this run (other jobs
+shared the machine), so wall times include waiting for a CPU; the CPU column and
+the minimums are closer to the cost on an idle machine.
 EOF
 cat "$OUT"
