@@ -426,8 +426,14 @@ static int setup_dev(int rootfd, struct ib_err **err)
                 close(fd);
                 snprintf(host, sizeof(host), "/dev/%s", devs[i]);
                 snprintf(rel, sizeof(rel), "dev/%s", devs[i]);
-                if ((r = bind_at(rootfd, host, rel, false, 0, err)) < 0)
-                        return r;
+                if ((r = bind_at(rootfd, host, rel, false, 0, err)) < 0) {
+                        /* a minimal host (a container) may lack the optional ones */
+                        if (strcmp(devs[i], "full") != 0 && strcmp(devs[i], "tty") != 0)
+                                return r;
+                        ib_debug("no /dev/%s: %s", devs[i], (*err)->msg);
+                        ib_err_free(err);
+                        (void) unlinkat(dfd, devs[i], 0);
+                }
         }
         for (size_t i = 0; i < IB_ELEMENTSOF(links); i++)
                 if (symlinkat(links[i][1], dfd, links[i][0]) < 0)

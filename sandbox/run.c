@@ -128,6 +128,7 @@ static int exec_cmd(char *const *argv, char *const *env, struct ib_err **err)
 static int set_user(const struct run_ctx *c, struct ib_err **err)
 {
         const struct ib_run_user *u = &c->user;
+        const char *spec = c->spec->user && c->spec->user[0] ? c->spec->user : "root";
         gid_t groups[IB_USER_MAX_GROUPS];
         size_t n = 0;
 
@@ -140,12 +141,12 @@ static int set_user(const struct run_ctx *c, struct ib_err **err)
                 return ib_err_set(err, errno, "USER: set the supplementary groups");
         if (setresgid(u->gid, u->gid, u->gid) < 0)
                 return ib_err_set(err, errno == EINVAL ? 0 : errno,
-                                  "USER `%s`: gid %u is not mapped in the user namespace%s", c->spec->user,
+                                  "USER `%s`: gid %u is not mapped in the user namespace%s", spec,
                                   (unsigned) u->gid, errno == EINVAL ? " (in single-id mode only 0 is;"
                                   " give the user ranges in /etc/subuid and /etc/subgid)" : "");
         if (setresuid(u->uid, u->uid, u->uid) < 0)
                 return ib_err_set(err, errno == EINVAL ? 0 : errno,
-                                  "USER `%s`: uid %u is not mapped in the user namespace%s", c->spec->user,
+                                  "USER `%s`: uid %u is not mapped in the user namespace%s", spec,
                                   (unsigned) u->uid, errno == EINVAL ? " (in single-id mode only 0 is;"
                                   " give the user ranges in /etc/subuid and /etc/subgid)" : "");
         return 0;
@@ -432,8 +433,10 @@ static int match_upper_root(const struct ib_run_spec *s, const char *skel, struc
                 return ib_err_set(err, errno, "stat `%s`", s->n_lowers ? s->lowers[0] : skel);
         if (stat(s->upper, &up) < 0)
                 return ib_err_set(err, errno, "stat the upper dir `%s`", s->upper);
+        /* An owner that is not mapped here (seen as 65534) cannot be given: keep ours. */
         if ((up.st_uid != top.st_uid || up.st_gid != top.st_gid) && chown(s->upper, top.st_uid, top.st_gid) < 0)
-                return ib_err_set(err, errno, "chown the upper dir `%s`", s->upper);
+                ib_debug("chown the upper dir `%s` to %u:%u: %s", s->upper, (unsigned) top.st_uid,
+                         (unsigned) top.st_gid, strerror(errno));
         if ((up.st_mode & 07777) != (top.st_mode & 07777) && chmod(s->upper, top.st_mode & 07777) < 0)
                 return ib_err_set(err, errno, "chmod the upper dir `%s`", s->upper);
         return 0;

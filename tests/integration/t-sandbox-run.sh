@@ -147,4 +147,27 @@ wget -q -T 2 -O - http://127.0.0.1:$port/hello >/dev/null 2>&1 && echo wget=reac
         is "$(pids_with_args "$tag")" "" "$mode: ... and no process of the RUN survives"
         is "$(find "$d" -maxdepth 1 -name '.ib-*')" "" "$mode: ... and its temp dir is removed"
 done
+
+# SIGKILL to imgbuild: every process of the RUN dies with it (PR_SET_PDEATHSIG
+# down the tree) and nothing stays mounted on the host (the mounts lived only in
+# the namespaces of those processes).
+for mode in root rootless; do
+        d=$(sbx_dir "$mode")
+        sbx_rootfs "$mode" "$d/root"
+        tag="1000.$$$RANDOM"
+        ( sbx_run "$mode" "$d" -- sh -c "sleep $tag; echo not-reached" >/dev/null 2>&1 ) &
+        bg=$!
+        for _ in $(seq 300); do [ -n "$(pids_cmd_is sleep "$tag")" ] && break; sleep 0.1; done
+        outer=""
+        for p in $(pids_with_args debug-run "$tag"); do
+                pp=$(awk '/^PPid:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+                tr '\0' ' ' <"/proc/$pp/cmdline" 2>/dev/null | grep -qF "$tag" || outer=$p
+        done
+        ok "$mode: SIGKILL: the RUN is running" test -n "$outer"
+        [ -n "$outer" ] && kill -KILL "$outer"
+        wait $bg
+        for _ in $(seq 50); do [ -z "$(pids_with_args "$tag")" ] && break; sleep 0.1; done
+        is "$(pids_with_args "$tag")" "" "$mode: SIGKILL to imgbuild: no process of the RUN survives"
+        is "$(grep -c "$d" /proc/self/mountinfo)" "0" "$mode: SIGKILL to imgbuild: nothing stays mounted on the host"
+done
 done_testing
