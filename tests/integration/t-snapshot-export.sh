@@ -110,5 +110,16 @@ for l in 0 3 6 9; do
         read -r d g _ <<<"$out"
         is "sha256:$(gzip -dc "$(blob_path "$S" "$g")" | sha256sum | cut -d' ' -f1)" "${r1%% *}" "gzip level $l: gzip -d gives the same tar"
 done
+# What an upper dir may hold that a layer cannot: sockets are skipped; overlay
+# redirect/metacopy (mounts that use them) are refused rather than exported wrong.
+mkdir -p "$IB_TMP/odd/r"
+echo f >"$IB_TMP/odd/file"
+python3 -c "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$IB_TMP/odd/sock"
+out=$(ns "$IMGBUILD" debug-layer export --root "$S" "$IB_TMP/odd")
+read -r _ g _ <<<"$out"
+is "$(python3 "$TL/tarlist.py" "$(blob_path "$S" "$g")" | cut -d' ' -f1,2 | tr '\n' ' ')" "f file d r " "a socket is skipped"
+setfattr -n user.overlay.redirect -v /elsewhere "$IB_TMP/odd/r"
+out=$(ns "$IMGBUILD" debug-layer export --root "$S" "$IB_TMP/odd" 2>&1)
+like "$out" "user.overlay.redirect.*redirect_dir=off" "a redirected dir is refused with the fix"
 fails "an unknown compression is a usage error" "$IMGBUILD" debug-layer export --root "$S" --compression lz4 "$IB_TMP/a/upper"
 done_testing
