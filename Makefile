@@ -52,6 +52,7 @@ INTEG_TESTS := $(sort $(wildcard tests/integration/t-*.sh))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz-*.c)
 
 MAN_PAGES := $(wildcard man/*.1)
+MAN7_PAGES := $(wildcard man/*.7)
 
 .SECONDARY:
 .PHONY: all example deps check check-unit check-asan unit-tests install hdr-check fuzz bench clean man-lint
@@ -117,9 +118,10 @@ bench: all
 	$(Q)sh bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/imgbuild
 	$(if $(MAN_PAGES),install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN7_PAGES),install -m 0644 $(MAN7_PAGES) $(DESTDIR)$(MANDIR)/man7/)
 
 clean:
 	rm -rf build build-asan build-fuzz
