@@ -60,7 +60,7 @@ done'
         ok "$mode: /proc lists only the RUN's processes (a fresh pid namespace: highest pid $(val maxpid))" \
                 test "$(val maxpid)" -lt 100
         is "$(val init)" "imgbuild-init" "$mode: pid 1 is the RUN's init"
-        like "$(val ps)" "^((awk|imgbuild-init|ps|sh|sort|tail|tr) )+$" "$mode: ps sees only init and the RUN's own processes"
+        like "$(val ps)" "^((awk|exe|imgbuild-init|ps|sh|sort|tail|tr) )+$" "$mode: ps sees only init and the RUN's own processes"
         like "$(val ps)" "imgbuild-init" "$mode: ... init included"
         is "$(val hostfiles)" "unreachable" "$mode: host files outside the rootfs are unreachable"
         is "$(val root)" "a bin dev etc home proc root sys tmp " "$mode: / holds the rootfs only"
