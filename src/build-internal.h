@@ -64,6 +64,11 @@ struct build {
         char last_created[40];          /* the latest history time of the final stage: config.created */
         int64_t created_epoch;
         struct ib_build_result *res;
+        struct ssh_agent {
+                char *id, *sock;
+                pid_t pid;
+        } agents[8];                    /* --ssh ID=KEYFILE agents, this build's own */
+        size_t n_agents;
 };
 
 /* src/build.c: one stage, in this process */
@@ -112,6 +117,8 @@ struct ib_run_mounts {
 int ib_run_mounts_prepare(struct build *b, const struct ib_plan_step *st, struct ib_run_mounts *rm,
                           struct ib_err **err);
 void ib_run_mounts_release(struct ib_run_mounts *rm);
+/* Stop the agents started from index @first on (a --jobs child stops its own). */
+void ib_build_stop_agents(struct build *b, size_t first);
 
 /* src/build-base.c */
 int ib_build_registry(struct build *b, struct ib_err **err);

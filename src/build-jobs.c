@@ -179,7 +179,9 @@ static int start_job(struct build *b, struct bstage *s, struct job *j, struct ib
                 b->res->run_status = 0;
                 b->res->steps = b->res->layers = b->res->extracted = b->res->runs = b->res->cached = 0;
                 b->last_created[0] = '\0';
+                size_t agents = b->n_agents;
                 r = ib_build_stage(b, s, &e);
+                ib_build_stop_agents(b, agents);        /* the ones this child started */
                 result_json(b, s, r, e, &out);
                 fflush(stdout);
                 fflush(stderr);

@@ -19,16 +19,19 @@
  *                Never in a layer, the store, a cache key, the history or
  *                the log.  required=true fails when the secret is missing;
  *                otherwise the mount is skipped.
- *   type=ssh     --ssh default (SSH_AUTH_SOCK) or --ssh ID=SOCKET: the agent
- *                socket bound at target= (default /run/buildkit/ssh_agent.N)
- *                and SSH_AUTH_SOCK set for the RUN.
+ *   type=ssh     --ssh default (SSH_AUTH_SOCK), --ssh ID=SOCKET, or --ssh
+ *                ID=KEYFILE (an ssh-agent of this build's own holds the key):
+ *                the agent socket bound at target= (default
+ *                /run/buildkit/ssh_agent.N) and SSH_AUTH_SOCK set for the RUN.
  * Mount targets missing in the image are provided from below every layer by
  * the sandbox, so they never appear in the layer. */
 #include "src/build-internal.h"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <strings.h>
 
 struct mspec {
@@ -340,6 +343,81 @@ static int secret_mount(struct build *b, struct ib_run_mounts *rm, const struct 
 
 /* -------------------------------------------------------------------- ssh */
 
+/* --ssh ID=KEYFILE: an ssh-agent of our own, for this build only, holding
+ * that key (as BuildKit does).  Killed by PID when the build ends. */
+static pid_t spawn(char *const *argv, const char *sock_env)
+{
+        pid_t pid = fork();
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null >= 0) {
+                        dup2(null, STDIN_FILENO);
+                        dup2(null, STDOUT_FILENO);
+                }
+                if (sock_env)
+                        setenv("SSH_AUTH_SOCK", sock_env, 1);
+                execvp(argv[0], argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+static const char *key_agent(struct build *b, const char *id, const char *keyfile, struct ib_err **err)
+{
+        struct ssh_agent *a;
+        int st = 0;
+
+        for (size_t i = 0; i < b->n_agents; i++)
+                if (!strcmp(b->agents[i].id, id))
+                        return b->agents[i].sock;
+        if (b->n_agents == IB_ELEMENTSOF(b->agents)) {
+                ib_err_set(err, E2BIG, "too many --ssh keys");
+                return NULL;
+        }
+        a = &b->agents[b->n_agents];
+        a->sock = ib_store_tmp_path(b->store, "ssh-agent");
+        char *agent_argv[] = { (char *) "ssh-agent", (char *) "-D", (char *) "-a", a->sock, NULL };
+        a->pid = spawn(agent_argv, NULL);
+        if (a->pid < 0) {
+                ib_err_set(err, errno, "--ssh %s: start ssh-agent", id);
+                free(a->sock);
+                return NULL;
+        }
+        a->id = ib_strdup(id);
+        b->n_agents++;
+        for (int i = 0; i < 100 && access(a->sock, F_OK) < 0; i++) {
+                if (waitpid(a->pid, &st, WNOHANG) == a->pid) {
+                        a->pid = 0;
+                        ib_err_set(err, ENOENT, "--ssh %s=%s: ssh-agent did not start (is openssh-client installed?)",
+                                   id, keyfile);
+                        return NULL;
+                }
+                usleep(20000);
+        }
+        char *add_argv[] = { (char *) "ssh-add", (char *) "-q", (char *) keyfile, NULL };
+        pid_t add = spawn(add_argv, a->sock);
+        if (add < 0 || waitpid(add, &st, 0) != add || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                ib_err_set(err, EINVAL, "--ssh %s=%s: ssh-add refused the key (a private key, mode 0600, "
+                           "without a passphrase?)", id, keyfile);
+                return NULL;
+        }
+        return a->sock;
+}
+
+void ib_build_stop_agents(struct build *b, size_t first)
+{
+        for (size_t i = first; i < b->n_agents; i++) {
+                if (b->agents[i].pid > 0) {
+                        kill(b->agents[i].pid, SIGTERM);
+                        waitpid(b->agents[i].pid, NULL, 0);
+                }
+                (void) unlink(b->agents[i].sock);
+                free(b->agents[i].sock);
+                free(b->agents[i].id);
+        }
+        b->n_agents = first < b->n_agents ? first : b->n_agents;
+}
+
 static int ssh_mount(struct build *b, struct ib_run_mounts *rm, const struct mspec *ms, const char *spec,
                      struct ib_err **err)
 {
@@ -356,14 +434,17 @@ static int ssh_mount(struct build *b, struct ib_run_mounts *rm, const struct msp
         }
         if (!sock || !*sock) {
                 if (required)
-                        return ib_err_set(err, ENOENT, "--mount=%s: no ssh agent `%s` (give --ssh %s or --ssh %s=SOCKET)",
-                                          spec, id, id, id);
+                        return ib_err_set(err, ENOENT, "--mount=%s: no ssh agent `%s` (give --ssh %s, --ssh %s=SOCKET "
+                                          "or --ssh %s=KEYFILE)", spec, id, id, id, id);
                 return 0;
         }
         struct stat st;
-        if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
-                return ib_err_set(err, errno ? errno : ENOTSOCK, "--ssh %s: `%s` is not an agent socket "
-                                  "(key files are not supported: start ssh-agent and add the key)", id, sock);
+        if (stat(sock, &st) < 0)
+                return ib_err_set(err, errno, "--ssh %s: `%s`", id, sock);
+        if (S_ISREG(st.st_mode) && !(sock = key_agent(b, id, sock, err)))
+                return -EIO;
+        else if (!S_ISREG(st.st_mode) && !S_ISSOCK(st.st_mode))
+                return ib_err_set(err, ENOTSOCK, "--ssh %s: `%s` is neither an agent socket nor a key file", id, sock);
         _cleanup_free_ char *target = ms->target ? ib_strdup(ms->target)
                                                  : ib_strdupf("/run/buildkit/ssh_agent.%zu", rm->n_ssh);
         _cleanup_free_ char *kv = ib_strdupf("SSH_AUTH_SOCK=%s", target);

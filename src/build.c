@@ -359,6 +359,7 @@ static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step
         spec.mounts = rm.m;
         spec.n_mounts = rm.n;
         spec.cancel_fd = b->o->cancel_fd;
+        spec.scratch = b->store->tmp_dir;       /* the sandbox's own dir, reused by every RUN */
         r = ib_sandbox_run(&spec, &status, err);
         for (char **e = env; e && *e; e++)
                 explicit_bzero(*e, strlen(*e));
@@ -1287,6 +1288,7 @@ static int write_outputs(struct build *b, struct ib_err **err)
 
 static void build_free(struct build *b)
 {
+        ib_build_stop_agents(b, 0);
         for (size_t i = 0; b->df && i < b->df->n_stages; i++)
                 if (b->st)
                         stage_free(&b->st[i]);
@@ -1306,6 +1308,7 @@ static void build_free(struct build *b)
         ib_dockerfile_free(b->df);
         ib_registry_free(b->reg);
         ib_err_free(&b->deferred);
+        ib_sandbox_cleanup();
         ib_store_close(b->store);
 }
 

@@ -11,6 +11,7 @@ setup_test_user || skip_all "cannot create the test user"
 BB=$IB_TMP/bb
 make_busybox_layout "$BB" latest >/dev/null 2>&1 || skip_all "cannot make the busybox base"
 chmod -R a+rX "$BB"
+start_registry && REGISTRY_DATA=$(dirname "$REGISTRY_LOG")/data
 AGENT_LIST=$IB_SRCDIR/build/tests/helpers/agent-list
 [ -x "$AGENT_LIST" ] || skip_all "build/tests/helpers/agent-list not built"
 
@@ -24,6 +25,19 @@ bld() { # mode dir args...   (env: PASS="K=V ..." passed to the build)
                         "$IMGBUILD_USER_BIN" build --root "$dir/store" --build-context base=oci-layout://"$BB" \
                         "$@" >"$dir/log" 2>&1
         fi
+}
+# grep_deep PATTERN1 PATTERN2 DIR...: found in any file, or in any gzip/zstd
+# file once decompressed (layer blobs are compressed).
+grep_deep() {
+        local a=$1 b=$2; shift 2
+        grep -rqaF -e "$a" -e "$b" "$@" && return 0
+        find "$@" -type f 2>/dev/null | while read -r f; do
+                case $(head -c 4 "$f" | od -An -tx1 | tr -d ' \n') in
+                1f8b*) zcat "$f" 2>/dev/null ;;
+                28b52ffd) zstdcat "$f" 2>/dev/null ;;
+                *) continue ;;
+                esac | grep -qaF -e "$a" -e "$b" && echo found
+        done | grep -q found
 }
 layers_have() { # layout:tag path -> 0 when some layer of the image holds path
         local dir=${1%:*} b
@@ -83,7 +97,17 @@ EOF
         is "$(cat "$d/us/rootfs/lens" 2>/dev/null)" "file:${#secret_file} env:${#secret_env}" "$mode: both secrets were readable inside the RUN"
         ok "$mode: no secret file in the image" test ! -e "$d/us/rootfs/run/secrets/tok"
         fails "$mode: no trace of either secret in the store, the OCI layout or the log" \
-                grep -rqaF -e "$secret_file" -e "$secret_env" "$d/store" "$d/o" "$d/log"
+                grep_deep "$secret_file" "$secret_env" "$d/store" "$d/o" "$d/log"
+        if [ -n "${REGISTRY:-}" ]; then
+                PASS="MYTOKEN=$secret_env" ok "$mode: the same build through a registry cache" bld $mode "$d" --no-cache \
+                        --secret id=tok,src="$d/secret.txt" --secret id=envtok,env=MYTOKEN \
+                        --cache --cache-repo "$REGISTRY/secrets-$mode/cache" ctx
+                ok "$mode: the cache repo got the step" test -n "$(ls "$REGISTRY_DATA"/docker/registry/v2/repositories/secrets-$mode/cache/_manifests/tags 2>/dev/null)"
+                fails "$mode: no trace of either secret in the registry's storage" \
+                        grep_deep "$secret_file" "$secret_env" "$REGISTRY_DATA"
+        else
+                skip "no registry for the cache-repo check"; skip "no registry"; skip "no registry"
+        fi
         key1=$(ls "$d/store/cache/steps" | sort | tr '\n' ' ')
         echo -n "changed-$secret_file" >"$d/secret.txt"
         PASS="MYTOKEN=x$secret_env" bld $mode "$d" --secret id=tok,src="$d/secret.txt" --secret id=envtok,env=MYTOKEN ctx
@@ -116,6 +140,14 @@ EOF
         rm -rf "$d/uk"; umoci unpack --image "$d/o:ssh" "$d/uk" >/dev/null 2>&1
         is "$(cat "$d/uk/rootfs/keys" 2>/dev/null)" "imgbuild-test-key-$mode" "$mode: the RUN lists the agent's key"
         kill "$SSH_AGENT_PID" 2>/dev/null
+        # --ssh ID=KEYFILE: imgbuild runs an agent of its own for the build
+        ssh-keygen -q -t ed25519 -N '' -C "imgbuild-keyfile-$mode" -f "$agentdir/key2" >/dev/null
+        chown "$IB_TEST_USER" "$agentdir/key2"
+        printf 'FROM base\nCOPY agent-list /agent-list\nRUN --mount=type=ssh,id=deploy /agent-list > /keys\n' >"$d/ctx/Dockerfile"
+        ok "$mode: --ssh ID=KEYFILE" bld $mode "$d" --ssh deploy="$agentdir/key2" --no-cache --oci-layout-path "$d/o:kf" ctx
+        rm -rf "$d/uk"; umoci unpack --image "$d/o:kf" "$d/uk" >/dev/null 2>&1
+        is "$(cat "$d/uk/rootfs/keys" 2>/dev/null)" "imgbuild-keyfile-$mode" "$mode: the RUN lists the key file's key"
+        fails "$mode: the build's own ssh-agent is gone afterwards" pgrep -f "ssh-agent -D -a $d/store"
 done
 
 # sharing=locked serialises two concurrent builds; private gives each its own dir
