@@ -553,9 +553,11 @@ static int check_schema(const char *mt, struct ib_err **err)
 
 /* One source: endpoint + repository path. @ep NULL: the store only. */
 static int pull_from(struct ib_registry *r, struct ib_store *s, struct ib_endpoint *ep, const char *path,
-                     const struct ib_ref *ref, const struct ib_platform *plat, struct ib_pull_result **ret,
-                     struct ib_err **err)
+                     const struct ib_ref *ref, const struct ib_platform *plat, unsigned flags,
+                     struct ib_pull_result **ret, struct ib_err **err)
 {
+        /* IB_PULL_CONFIG_ONLY: the manifest and config now, layers when needed */
+        bool config_only = flags & IB_PULL_CONFIG_ONLY;
         _cleanup_free_ char *data = NULL, *mt = NULL, *digest = NULL, *child = NULL;
         _cleanup_free_ char *cdata = NULL, *cmt = NULL, *cdigest = NULL;
         struct desc *d = NULL;
@@ -608,13 +610,13 @@ static int pull_from(struct ib_registry *r, struct ib_store *s, struct ib_endpoi
         if (res < 0)
                 return ib_err_wrap(err, "manifest %s", cdigest ? cdigest : digest);
         if (!ep) {
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < (config_only ? 1 : n); i++)
                         if (!ib_store_has_blob(s, d[i].digest)) {
                                 free_descs(d, n);
                                 return -ENOENT;  /* not all local: the caller goes to the network */
                         }
         } else {
-                res = fetch_blobs(r, s, ep, path, d, n, &fetched, err);
+                res = fetch_blobs(r, s, ep, path, d, config_only ? 1 : n, &fetched, err);
                 if (res < 0) {
                         free_descs(d, n);
                         return res;
@@ -663,6 +665,13 @@ static const char *api_host(const char *domain)
 int ib_registry_pull(struct ib_registry *r, struct ib_store *store, const struct ib_ref *ref,
                      const struct ib_platform *platform, struct ib_pull_result **ret, struct ib_err **err)
 {
+        return ib_registry_pull_ex(r, store, ref, platform, 0, ret, err);
+}
+
+int ib_registry_pull_ex(struct ib_registry *r, struct ib_store *store, const struct ib_ref *ref,
+                        const struct ib_platform *platform, unsigned flags, struct ib_pull_result **ret,
+                        struct ib_err **err)
+{
         const struct ib_registry_opts *o = ib_registry_options(r);
         struct ib_platform host;
         char **hosts = NULL, **paths = NULL;
@@ -674,7 +683,7 @@ int ib_registry_pull(struct ib_registry *r, struct ib_store *store, const struct
         }
         if (ref->digest && ib_store_has_blob(store, ref->digest)) {
                 _cleanup_err_ struct ib_err *e = NULL;
-                res = pull_from(r, store, NULL, NULL, ref, platform, ret, &e);
+                res = pull_from(r, store, NULL, NULL, ref, platform, flags, ret, &e);
                 if (res == 0) {
                         ib_debug("%s: everything is in the store, no network needed", ref->digest);
                         return 0;
@@ -711,7 +720,7 @@ int ib_registry_pull(struct ib_registry *r, struct ib_store *store, const struct
                 struct ib_endpoint *ep = ib_endpoint_get(r, hosts[i], false);
                 if (i > 0)
                         ib_err_free(err);
-                res = pull_from(r, store, ep, paths[i], ref, platform, ret, err);
+                res = pull_from(r, store, ep, paths[i], ref, platform, flags, ret, err);
                 if (res == 0) {
                         if (i + 1 < ib_strv_len(hosts))
                                 ib_debug("pulled %s/%s from %s", ref->domain, ref->path, hosts[i]);

@@ -211,6 +211,13 @@ static inline void ib_pull_result_freep(struct ib_pull_result **p) { if (*p) ib_
  * queueing work; the hook must not call back into the client). */
 int ib_registry_pull(struct ib_registry *r, struct ib_store *store, const struct ib_ref *ref,
                      const struct ib_platform *platform, struct ib_pull_result **ret, struct ib_err **err);
+/* ib_registry_pull with flags: IB_PULL_CONFIG_ONLY fetches the manifest(s)
+ * and the config but no layer (a later full pull of the same reference
+ * fetches the layers, skipping what the store has). */
+#define IB_PULL_CONFIG_ONLY 1u
+int ib_registry_pull_ex(struct ib_registry *r, struct ib_store *store, const struct ib_ref *ref,
+                        const struct ib_platform *platform, unsigned flags, struct ib_pull_result **ret,
+                        struct ib_err **err);
 /* The digest cache/refs/ holds for a tag reference (offline); ENOENT if none. */
 int ib_registry_local_digest(struct ib_store *store, const struct ib_ref *ref, char **ret_digest,
                              struct ib_err **err);

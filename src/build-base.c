@@ -39,6 +39,7 @@ void ib_build_free_bases(struct build *b)
                 free(bi->name);
                 free(bi->platform);
                 free(bi->manifest_digest);
+                free(bi->source);
                 ib_image_config_free(bi->cfg);
                 for (size_t k = 0; k < bi->n_layers; k++)
                         ib_blayer_clear(&bi->layers[k]);
@@ -138,7 +139,7 @@ int ib_build_registry(struct build *b, struct ib_err **err)
 }
 
 static int base_from_registry(struct build *b, const char *name, const char *platform, char **ret_manifest,
-                              struct ib_err **err)
+                              char **ret_source, struct ib_err **err)
 {
         _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
         _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
@@ -153,16 +154,46 @@ static int base_from_registry(struct build *b, const char *name, const char *pla
         }
         if (ib_build_registry(b, err) < 0)
                 return -EIO;
-        if (ib_registry_pull(b->reg, b->store, ref, pw, &pr, err) < 0)
+        /* Layers come later, and only if something needs them: a stage whose
+         * steps are all cached never downloads its base. */
+        if (ib_registry_pull_ex(b->reg, b->store, ref, pw, IB_PULL_CONFIG_ONLY, &pr, err) < 0)
                 return -EIO;
         *ret_manifest = ib_strdup(pr->manifest_digest);
+        {
+                _cleanup_(ib_ref_freep) struct ib_ref *pinned = ib_ref_with_digest(ref, pr->manifest_digest);
+                *ret_source = ib_ref_string(pinned);
+        }
+        return 0;
+}
+
+/* Make sure the blobs of @layers are in the store: a base resolved with its
+ * config only is pulled in full (by digest) the first time one is needed. */
+int ib_build_fetch_blobs(struct build *b, const struct blayer *layers, size_t n, struct ib_err **err)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (ib_store_has_blob(b->store, layers[i].l.digest))
+                        continue;
+                struct base_image *owner = NULL;
+                for (size_t k = 0; k < b->n_bases && !owner; k++)
+                        for (size_t j = 0; j < b->bases[k].n_layers; j++)
+                                if (b->bases[k].source && !strcmp(b->bases[k].layers[j].l.digest, layers[i].l.digest))
+                                        owner = &b->bases[k];
+                if (!owner)
+                        return ib_err_set(err, ENOENT, "layer %s is not in the store", layers[i].l.digest);
+                _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
+                _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
+                if (ib_ref_parse(owner->source, &ref, err) < 0 || ib_build_registry(b, err) < 0 ||
+                    ib_registry_pull(b->reg, b->store, ref, NULL, &pr, err) < 0)
+                        return ib_err_wrap(err, "fetch the layers of %s", owner->name);
+                ib_log(IB_LOG_INFO, "  fetched %u layer blobs of %s", pr->fetched, owner->name);
+        }
         return 0;
 }
 
 int ib_build_resolve_base(struct build *b, const char *name, const char *platform, struct base_image **ret,
                           struct ib_err **err)
 {
-        _cleanup_free_ char *man = NULL, *cfgtext = NULL;
+        _cleanup_free_ char *man = NULL, *cfgtext = NULL, *source = NULL;
         _cleanup_(ib_image_freep) struct ib_image *img = NULL;
         struct named_ctx *nc = ib_build_named(b, name);
         struct base_image *bi;
@@ -183,7 +214,7 @@ int ib_build_resolve_base(struct build *b, const char *name, const char *platfor
         if (nc && nc->kind == NCTX_LAYOUT)
                 r = base_from_layout(b, nc->spec, platform, &man, err);
         else
-                r = base_from_registry(b, nc ? nc->spec : name, platform, &man, err);
+                r = base_from_registry(b, nc ? nc->spec : name, platform, &man, &source, err);
         if (r < 0)
                 return ib_err_wrap(err, "FROM %s", name);
         if (ib_image_load(b->store, man, &img, err) < 0)
@@ -191,7 +222,7 @@ int ib_build_resolve_base(struct build *b, const char *name, const char *platfor
         ib_grow(&b->bases, &b->alloc_bases, b->n_bases + 1, sizeof(*b->bases));
         bi = &b->bases[b->n_bases];
         *bi = (struct base_image) { .name = ib_strdup(name), .platform = platform ? ib_strdup(platform) : NULL,
-                                    .manifest_digest = IB_TAKE_PTR(man) };
+                                    .manifest_digest = IB_TAKE_PTR(man), .source = IB_TAKE_PTR(source) };
         if (read_store_blob(b, img->config_digest, &cfgtext, &len, err) < 0 ||
             ib_image_config_parse(cfgtext, len, &bi->cfg, err) < 0) {
                 free(bi->name);
@@ -236,6 +267,11 @@ static void report_import(const struct blayer *l, const struct ib_import_stats *
 
 int ib_build_extract_layers(struct build *b, struct blayer *layers, size_t n, struct ib_err **err)
 {
+        bool all = true;
+        for (size_t i = 0; i < n; i++)
+                all &= layers[i].dir != NULL;
+        if (!all && ib_build_fetch_blobs(b, layers, n, err) < 0)
+                return -EIO;
         for (size_t i = 0; i < n; i++) {
                 struct ib_import_stats st = { 0 };
                 if (layers[i].dir)

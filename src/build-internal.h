@@ -19,6 +19,7 @@ struct base_image {
         char *name;
         char *platform;
         char *manifest_digest;
+        char *source;                   /* registry bases: "ref@digest" to fetch the layers from */
         struct ib_image_config *cfg;
         struct blayer *layers;
         size_t n_layers;
@@ -128,6 +129,7 @@ int ib_build_resolve_base(struct build *b, const char *name, const char *platfor
                           struct ib_err **err);
 int ib_build_extract(struct build *b, struct bstage *s, struct ib_err **err);
 int ib_build_extract_layers(struct build *b, struct blayer *layers, size_t n, struct ib_err **err);
+int ib_build_fetch_blobs(struct build *b, const struct blayer *layers, size_t n, struct ib_err **err);
 void ib_blayer_copy(struct blayer *dst, const struct blayer *src);
 void ib_blayer_clear(struct blayer *l);
 void ib_build_free_bases(struct build *b);

@@ -1247,6 +1247,8 @@ static int commit_image(struct build *b, struct ib_err **err)
         ib_image_config_set_str(&s->cfg->created, b->last_created[0] ? b->last_created : b->created);
         for (size_t i = 0; i < s->n_layers; i++)
                 layers[i] = s->layers[i].l;             /* borrowed */
+        if (ib_build_fetch_blobs(b, s->layers, s->n_layers, err) < 0)
+                return -EIO;
         return ib_image_commit(b->store, s->cfg, layers, s->n_layers, b->o->format, &b->res->image, err);
 }
 

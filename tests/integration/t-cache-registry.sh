@@ -59,6 +59,28 @@ for mode in root user; do
         like "$(cat "$IB_TMP/$mode-pod3/log")" '2 RUNs' "$mode: expired entries are ignored (both RUNs ran again)"
 done
 
+# A fully cached builder stage: its base (another image) is never downloaded.
+OB=$IB_TMP/other-base
+make_busybox_layout "$OB" latest >/dev/null 2>&1
+b2=$(mktemp -d "$IB_TMP/ob.XXXXXX"); umoci unpack --rootless --image "$OB:latest" "$b2/b" >/dev/null 2>&1
+echo "another base" >"$b2/b/rootfs/another"; umoci repack --image "$OB:latest" "$b2/b" >/dev/null 2>&1
+skopeo copy --dest-tls-verify=false "oci:$OB:latest" "docker://$REGISTRY/base/other:1" >/dev/null 2>&1
+other_layer=$(skopeo inspect --tls-verify=false "docker://$REGISTRY/base/other:1" | jq -r '.Layers[-1]')
+c2=$(user_dir); mkdir -p "$c2/ctx"
+cat >"$c2/ctx/Dockerfile" <<EOF
+FROM $REGISTRY/base/other:1 AS build
+RUN cat /another > /result.txt
+FROM $REGISTRY/base/busybox:1
+COPY --from=build /result.txt /
+EOF
+ctx_saved=$ctx; ctx=$c2
+ok "builder on another base: pod A builds and fills the cache" pod root "$IB_TMP/obA" --cache --cache-copy-layers -d "$REGISTRY/ob:1"
+ok "pod B (an empty store) builds from the cache" pod root "$IB_TMP/obB" --cache --cache-copy-layers -d "$REGISTRY/ob:2"
+like "$(cat "$IB_TMP/obB/log")" '0 RUNs' "pod B ran nothing"
+ok "pod B never downloaded the builder's base layer" test ! -e "$IB_TMP/obB/store/blobs/sha256/${other_layer#sha256:}"
+ok "but pod A did" test -e "$IB_TMP/obA/store/blobs/sha256/${other_layer#sha256:}"
+ctx=$ctx_saved
+
 # --no-push-cache: a build that only reads the cache leaves the cache repo as it was
 before=$(skopeo list-tags --tls-verify=false "docker://$REGISTRY/ro/cache" 2>/dev/null | jq -r '.Tags|length')
 pod root "$IB_TMP/ro" --cache --cache-repo "$REGISTRY/ro/cache" --no-push-cache --no-push -d "$REGISTRY/ro:1"
