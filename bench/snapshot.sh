@@ -109,7 +109,7 @@ cat >"$OUT" <<EOF2
 
 \`bench/snapshot.sh\`, $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), load average at the
 end $(cut -d' ' -f1-3 /proc/loadavg) (other jobs shared the machine: figures are noisy).
-Medians of $RUNS alternating runs.  Raw times: the files under the work dir.
+Medians of $RUNS alternating runs.  Raw times at the end.
 
 ## Export of a 1-file change: cost follows the upper dir only
 
@@ -143,4 +143,12 @@ shown with and without a final \`sync -f\`.
 Target: imgbuild within 1.2x of \`tar -xzf\`.  imgbuild/tar elapsed: $(ratio "$ti" "$tt") against tar
 alone, $(ratio "$ti" "$tts") against tar + sync; CPU: $(ratio "$ci" "$ct").
 EOF2
+{
+        echo; echo "## Raw runs (seconds, in run order)"; echo
+        for f in export.big:"export, 48k-file stack" export.small:"export, 300-file stack" \
+                 imp.ib:"imgbuild import, elapsed" imp.tar:"tar -xzf, elapsed" imp.tarsync:"tar -xzf + sync -f, elapsed" \
+                 cpu.ib:"imgbuild import, CPU" cpu.tar:"tar -xzf, CPU"; do
+                echo "- ${f#*:}: $(tr '\n' ' ' <"$W/${f%%:*}" | sed 's/ $//')"
+        done
+} >>"$OUT"
 cat "$OUT"
