@@ -26,19 +26,21 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f\n", b - a}'; }
 
 # ------------------------------------------------------------ 1. export
-gen_lower() { # DIR FILES: FILES small files in dirs of 100
+gen_lower() { # DIR FILES: FILES small files in dirs of 100, named after DIR (no overlaps)
         python3 - "$1" "$2" <<'PY'
 import os, sys
 root, n = sys.argv[1], int(sys.argv[2])
+tag = os.path.basename(root)
 for i in range(n):
-    d = os.path.join(root, f"pkg{i // 100:04d}")
+    d = os.path.join(root, f"{tag}-pkg{i // 100:04d}")
     if i % 100 == 0:
         os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, f"file{i % 100:03d}.txt"), "w") as f:
         f.write(f"content of file {i}\n" * 4)
 PY
 }
-if [ ! -d "$W/big/l3" ]; then
+if [ ! -d "$W/big/l3/l3-pkg0000" ]; then
+        rm -rf "$W/big" "$W/small"
         for l in 1 2 3; do gen_lower "$W/big/l$l" 16000; done
         gen_lower "$W/small/l1" 300
 fi
@@ -107,7 +109,7 @@ cat >"$OUT" <<EOF2
 
 \`bench/snapshot.sh\`, $(date -u +%Y-%m-%d), $(nproc) cores, kernel $(uname -r), load average at the
 end $(cut -d' ' -f1-3 /proc/loadavg) (other jobs shared the machine: figures are noisy).
-Medians of $RUNS alternating runs.  Raw times: the files under the work dir.
+Medians of $RUNS alternating runs.  Raw times at the end.
 
 ## Export of a 1-file change: cost follows the upper dir only
 
@@ -141,4 +143,12 @@ shown with and without a final \`sync -f\`.
 Target: imgbuild within 1.2x of \`tar -xzf\`.  imgbuild/tar elapsed: $(ratio "$ti" "$tt") against tar
 alone, $(ratio "$ti" "$tts") against tar + sync; CPU: $(ratio "$ci" "$ct").
 EOF2
+{
+        echo; echo "## Raw runs (seconds, in run order)"; echo
+        for f in export.big:"export, 48k-file stack" export.small:"export, 300-file stack" \
+                 imp.ib:"imgbuild import, elapsed" imp.tar:"tar -xzf, elapsed" imp.tarsync:"tar -xzf + sync -f, elapsed" \
+                 cpu.ib:"imgbuild import, CPU" cpu.tar:"tar -xzf, CPU"; do
+                echo "- ${f#*:}: $(tr '\n' ' ' <"$W/${f%%:*}" | sed 's/ $//')"
+        done
+} >>"$OUT"
 cat "$OUT"
