@@ -778,6 +778,10 @@ int ib_snapshot_publish_dir(struct ib_store *store, const char *dir, const char 
 
         if (!final)
                 return ib_err_set(err, EINVAL, "diff_id `%s` is not a sha256 digest", diff_id);
+        /* A RUN's upper dir was written through a volatile overlay (no syncs):
+         * one syncfs makes its content durable before it takes its final name. */
+        if (syncfs(store->root_fd) < 0)
+                return ib_err_set(err, errno, "syncfs `%s`", store->root);
         if (rename(dir, final) < 0) {
                 /* ENOTEMPTY/EEXIST: the same layer is there already: ours is a duplicate */
                 if (errno != ENOTEMPTY && errno != EEXIST)
