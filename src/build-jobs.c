@@ -218,6 +218,26 @@ int ib_build_stages(struct build *b, struct ib_err **err)
         jobs = ib_calloc(jobs_max, sizeof(*jobs));
         bool *started = ib_calloc(plan->n_stages, sizeof(bool));
         while (left) {
+                /* Only one stage can run now (a chain like the article's two
+                 * stages): build it here, a fork would only cost time. */
+                if (!running && !first) {
+                        size_t ready = 0, which = 0;
+                        for (size_t i = 0; i < plan->n_stages; i++)
+                                if (!started[i] && stage_ready(b, &plan->stages[i])) {
+                                        ready++;
+                                        which = i;
+                                }
+                        if (ready == 1) {
+                                started[which] = true;
+                                left--;
+                                r = ib_build_stage(b, &b->st[plan->stages[which].index], err);
+                                if (r < 0) {
+                                        free(started);
+                                        return r;
+                                }
+                                continue;
+                        }
+                }
                 /* start what is ready, in build order */
                 for (size_t i = 0; i < plan->n_stages && running < jobs_max && !first; i++) {
                         struct bstage *s = &b->st[plan->stages[i].index];
