@@ -89,6 +89,16 @@ void ib_strv_push(char ***v, const char *s);
 static inline void ib_strv_freep(char ***v) { ib_strv_free(*v); }
 #define _cleanup_strv_ _cleanup_(ib_strv_freep)
 
+/* A NULL-terminated string vector with amortized appends (ib_strv_push copies
+ * and walks the vector: O(n) per call, too slow for a million words). */
+struct ib_strvec {
+        char **v;
+        size_t n, alloc;
+};
+void ib_strvec_push_own(struct ib_strvec *x, char *s);  /* takes @s over */
+char **ib_strvec_finish(struct ib_strvec *x);           /* hands the vector over (never NULL); *x is reset */
+void ib_strvec_release(struct ib_strvec *x);
+
 bool ib_startswith(const char *s, const char *prefix);
 bool ib_endswith(const char *s, const char *suffix);
 

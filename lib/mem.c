@@ -116,6 +116,28 @@ void ib_strv_push(char ***v, const char *s)
         (*v)[n + 1] = NULL;
 }
 
+void ib_strvec_push_own(struct ib_strvec *x, char *s)
+{
+        ib_grow(&x->v, &x->alloc, x->n + 2, sizeof(char *));
+        x->v[x->n++] = s;
+        x->v[x->n] = NULL;
+}
+
+char **ib_strvec_finish(struct ib_strvec *x)
+{
+        char **r = x->v ? x->v : ib_calloc(1, sizeof(char *));
+        *x = (struct ib_strvec) { 0 };
+        return r;
+}
+
+void ib_strvec_release(struct ib_strvec *x)
+{
+        for (size_t i = 0; i < x->n; i++)
+                free(x->v[i]);
+        free(x->v);
+        *x = (struct ib_strvec) { 0 };
+}
+
 bool ib_startswith(const char *s, const char *prefix)
 {
         return strncmp(s, prefix, strlen(prefix)) == 0;

@@ -28,37 +28,6 @@ const char *ib_df_kind_name(enum ib_df_kind k)
         return k < IB_DF__MAX ? kind_names[k] : "?";
 }
 
-/* ------------------------------------------------------------ small vectors */
-
-/* A NULL-terminated string vector with amortized appends (ib_strv_push is
- * O(n) per call, too slow for a 10 MB line of words). */
-struct vec {
-        char **v;
-        size_t n, alloc;
-};
-
-static void vec_push_own(struct vec *x, char *s)
-{
-        ib_grow(&x->v, &x->alloc, x->n + 2, sizeof(char *));
-        x->v[x->n++] = s;
-        x->v[x->n] = NULL;
-}
-
-static char **vec_finish(struct vec *x)
-{
-        if (!x->v)
-                return ib_calloc(1, sizeof(char *));
-        return IB_TAKE_PTR(x->v);
-}
-
-static void vec_release(struct vec *x)
-{
-        for (size_t i = 0; i < x->n; i++)
-                free(x->v[i]);
-        free(x->v);
-        *x = (struct vec) { 0 };
-}
-
 /* -------------------------------------------------------------- char classes */
 
 /* Go's unicode.IsSpace restricted to ASCII. */
@@ -474,7 +443,7 @@ int ib_df_parse_json_array(const char *s, char ***ret)
         if (j.i != j.n)
                 return 0;
         /* Valid JSON: decode the top-level array's elements. */
-        _cleanup_(vec_release) struct vec out = { 0 };
+        _cleanup_(ib_strvec_release) struct ib_strvec out = { 0 };
         j.i = start + 1;
         j.depth = 0;
         jp_ws(&j);
@@ -486,14 +455,14 @@ int ib_df_parse_json_array(const char *s, char ***ret)
                         ib_buf_release(&b);
                         return 0;       /* cannot happen after validation */
                 }
-                vec_push_own(&out, ib_buf_detach(&b));
+                ib_strvec_push_own(&out, ib_buf_detach(&b));
                 jp_ws(&j);
                 if (j.i < j.n && s[j.i] == ',') {
                         j.i++;
                         jp_ws(&j);
                 }
         }
-        *ret = vec_finish(&out);
+        *ret = ib_strvec_finish(&out);
         out.n = 0;
         return 1;
 }
@@ -502,7 +471,7 @@ int ib_df_parse_json_array(const char *s, char ***ret)
 
 /* BuildKit's extractBuilderFlags: leading --words, quote-aware, quotes and
  * backslashes removed.  Returns the rest of the line. */
-static const char *extract_flags(const char *line, struct vec *flags)
+static const char *extract_flags(const char *line, struct ib_strvec *flags)
 {
         size_t n = strlen(line), pos = 0;
         struct ib_buf w = IB_BUF_INIT;
@@ -525,7 +494,7 @@ static const char *extract_flags(const char *line, struct vec *flags)
                 }
                 if (pos == n) {
                         if (strcmp(w.buf, "--") != 0 && (blank_ok || w.len))
-                                vec_push_own(flags, ib_buf_detach(&w));
+                                ib_strvec_push_own(flags, ib_buf_detach(&w));
                         break;
                 }
                 if (phase == WORD) {
@@ -536,7 +505,7 @@ static const char *extract_flags(const char *line, struct vec *flags)
                                         return line + pos;
                                 }
                                 if (blank_ok || w.len)
-                                        vec_push_own(flags, ib_buf_detach(&w));
+                                        ib_strvec_push_own(flags, ib_buf_detach(&w));
                                 ib_buf_reset(&w);
                                 blank_ok = false;
                                 continue;
@@ -575,7 +544,7 @@ static const char *extract_flags(const char *line, struct vec *flags)
 
 /* BuildKit's parseWords: split at unquoted whitespace, KEEPING quotes and
  * escapes (ENV/LABEL/ARG expand each word later). */
-static void parse_words(const char *rest, char esc, struct vec *out)
+static void parse_words(const char *rest, char esc, struct ib_strvec *out)
 {
         size_t n = strlen(rest);
         struct ib_buf w = IB_BUF_INIT;
@@ -594,14 +563,14 @@ static void parse_words(const char *rest, char esc, struct vec *out)
                 }
                 if (pos == n) {
                         if (blank_ok || w.len)
-                                vec_push_own(out, ib_buf_detach(&w));
+                                ib_strvec_push_own(out, ib_buf_detach(&w));
                         break;
                 }
                 if (phase == WORD) {
                         if (is_space(ch)) {
                                 phase = SPACES;
                                 if (blank_ok || w.len)
-                                        vec_push_own(out, ib_buf_detach(&w));
+                                        ib_strvec_push_own(out, ib_buf_detach(&w));
                                 ib_buf_reset(&w);
                                 blank_ok = false;
                                 continue;
@@ -637,7 +606,7 @@ static void parse_words(const char *rest, char esc, struct vec *out)
 }
 
 /* BuildKit's parseStringsWhitespaceDelimited. */
-static void split_ws(const char *rest, struct vec *out)
+static void split_ws(const char *rest, struct ib_strvec *out)
 {
         const char *s = rest;
         while (*s) {
@@ -648,7 +617,7 @@ static void split_ws(const char *rest, struct vec *out)
                 const char *e = s;
                 while (*e && !is_ws(*e))
                         e++;
-                vec_push_own(out, ib_strndup(s, (size_t) (e - s)));
+                ib_strvec_push_own(out, ib_strndup(s, (size_t) (e - s)));
                 s = e;
         }
 }
@@ -656,7 +625,7 @@ static void split_ws(const char *rest, struct vec *out)
 /* Shell-like split of a line for heredoc detection (BuildKit runs its shell
  * lexer with raw quotes and raw escapes): words at unquoted whitespace, quotes
  * and backslashes kept. */
-static void split_shell_raw(const char *line, struct vec *out)
+static void split_shell_raw(const char *line, struct ib_strvec *out)
 {
         struct ib_buf w = IB_BUF_INIT;
         bool in_word = false;
@@ -664,7 +633,7 @@ static void split_shell_raw(const char *line, struct vec *out)
                 char c = *s;
                 if (is_space(c)) {
                         if (in_word)
-                                vec_push_own(out, ib_buf_detach(&w));
+                                ib_strvec_push_own(out, ib_buf_detach(&w));
                         in_word = false;
                         continue;
                 }
@@ -691,7 +660,7 @@ static void split_shell_raw(const char *line, struct vec *out)
                         ib_buf_addc(&w, c);
         }
         if (in_word)
-                vec_push_own(out, ib_buf_detach(&w));
+                ib_strvec_push_own(out, ib_buf_detach(&w));
         ib_buf_release(&w);
 }
 
@@ -926,7 +895,7 @@ static void kv_add(struct ib_df_instr *in, size_t *alloc, char *k, char *v)
 static int parse_name_val(struct parser *p, struct ib_df_instr *in, const char *rest, struct ib_err **err)
 {
         const char *kw = kind_names[in->kind];
-        _cleanup_(vec_release) struct vec words = { 0 };
+        _cleanup_(ib_strvec_release) struct ib_strvec words = { 0 };
         size_t alloc = 0;
 
         parse_words(rest, p->escape, &words);
@@ -958,7 +927,7 @@ static int parse_name_val(struct parser *p, struct ib_df_instr *in, const char *
 
 static int parse_arg(struct parser *p, struct ib_df_instr *in, const char *rest, struct ib_err **err)
 {
-        _cleanup_(vec_release) struct vec words = { 0 };
+        _cleanup_(ib_strvec_release) struct ib_strvec words = { 0 };
         size_t alloc = 0;
 
         parse_words(rest, p->escape, &words);
@@ -1006,9 +975,9 @@ static int parse_maybe_json_list(struct parser *p, struct ib_df_instr *in, const
                 in->args = argv;
                 return 0;
         }
-        struct vec w = { 0 };
+        struct ib_strvec w = { 0 };
         split_ws(rest, &w);
-        in->args = vec_finish(&w);
+        in->args = ib_strvec_finish(&w);
         return 0;
 }
 
@@ -1041,9 +1010,9 @@ static int parse_args(struct parser *p, struct ib_df_instr *in, const char *rest
 
         switch (in->kind) {
         case IB_DF_FROM: {
-                struct vec w = { 0 };
+                struct ib_strvec w = { 0 };
                 split_ws(rest, &w);
-                in->args = vec_finish(&w);
+                in->args = ib_strvec_finish(&w);
                 size_t n = strv_count(in->args);
                 if (n == 3 && strcasecmp(in->args[1], "as") == 0) {
                         _cleanup_free_ char *name = ib_strdup(in->args[2]);
@@ -1079,9 +1048,9 @@ static int parse_args(struct parser *p, struct ib_df_instr *in, const char *rest
         case IB_DF_ARG:
                 return parse_arg(p, in, rest, err);
         case IB_DF_EXPOSE: {
-                struct vec w = { 0 };
+                struct ib_strvec w = { 0 };
                 split_ws(rest, &w);
-                in->args = vec_finish(&w);
+                in->args = ib_strvec_finish(&w);
                 if (!in->args[0])
                         return perr(p, in->line, in->col, err, "EXPOSE requires at least one argument");
                 return 0;
@@ -1149,9 +1118,9 @@ static int parse_args(struct parser *p, struct ib_df_instr *in, const char *rest
                 } else {
                         return perr(p, in->line, in->col, err, "Unknown type \"%s\" in HEALTHCHECK (try CMD)", typ);
                 }
-                struct vec w = { 0 };
-                vec_push_own(&w, IB_TAKE_PTR(typ));
-                in->args = vec_finish(&w);
+                struct ib_strvec w = { 0 };
+                ib_strvec_push_own(&w, IB_TAKE_PTR(typ));
+                in->args = ib_strvec_finish(&w);
                 return 0;
         }
         case IB_DF_ONBUILD: {
@@ -1199,7 +1168,7 @@ static int parse_instr(struct parser *p, struct ib_df_instr *in, const char *lin
         in->kind = (enum ib_df_kind) k;
         (void) nested;
 
-        _cleanup_(vec_release) struct vec fl = { 0 };
+        _cleanup_(ib_strvec_release) struct ib_strvec fl = { 0 };
         const char *rest = extract_flags(line + ke, &fl);
         _cleanup_free_ char *rest_trim = trim_dup(rest, strlen(rest));
         r = parse_flags(p, in, fl.v, err);
@@ -1218,7 +1187,7 @@ static bool can_have_heredocs(const struct ib_df_instr *in)
 /* Read the bodies of the heredocs named on @line (after the logical line). */
 static int read_heredocs(struct parser *p, struct ib_df_instr *in, const char *line, struct ib_err **err)
 {
-        _cleanup_(vec_release) struct vec words = { 0 };
+        _cleanup_(ib_strvec_release) struct ib_strvec words = { 0 };
         struct ib_df_instr *target = in->kind == IB_DF_ONBUILD && in->sub ? in->sub : in;
         size_t alloc = 0;
 

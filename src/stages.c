@@ -129,27 +129,6 @@ static void scope_flatten(struct scope *dst, const struct scope *src)
 
 /* ----------------------------------------------------------- small helpers */
 
-struct vec {
-        char **v;
-        size_t n, alloc;
-};
-
-static void vec_push_own(struct vec *x, char *s)
-{
-        ib_grow(&x->v, &x->alloc, x->n + 2, sizeof(char *));
-        x->v[x->n++] = s;
-        x->v[x->n] = NULL;
-}
-
-static char **vec_finish(struct vec *x)
-{
-        if (!x->v)
-                return ib_calloc(1, sizeof(char *));
-        char **r = x->v;
-        *x = (struct vec) { 0 };
-        return r;
-}
-
 static int at(const struct ib_dockerfile *df, const struct ib_df_instr *in, struct ib_err **err, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 static int at(const struct ib_dockerfile *df, const struct ib_df_instr *in, struct ib_err **err, const char *fmt, ...)
@@ -441,7 +420,7 @@ static int cmp_str(const void *a, const void *b)
 static char **ports_from_ranges(struct port_range *r, size_t n)
 {
         static const char *const protos[] = { "tcp", "udp", "sctp" };
-        struct vec out = { 0 };
+        struct ib_strvec out = { 0 };
 
         qsort(r, n, sizeof(*r), cmp_range);
         for (size_t i = 0; i < n;) {
@@ -452,11 +431,11 @@ static char **ports_from_ranges(struct port_range *r, size_t n)
                         i++;
                 }
                 for (unsigned p = cur.lo; p <= cur.hi; p++)
-                        vec_push_own(&out, ib_strdupf("%u/%s", p, protos[cur.proto]));
+                        ib_strvec_push_own(&out, ib_strdupf("%u/%s", p, protos[cur.proto]));
         }
         if (out.n)
                 qsort(out.v, out.n, sizeof(char *), cmp_str);
-        return vec_finish(&out);
+        return ib_strvec_finish(&out);
 }
 
 /* ------------------------------------------------------------ the planner */
@@ -785,16 +764,16 @@ static int expand_mounts(const struct planner *p, const struct ib_df_instr *in, 
 
 static char **with_shell(const struct stage_state *s, const char *text)
 {
-        struct vec v = { 0 };
+        struct ib_strvec v = { 0 };
         if (s->shell) {
                 for (char **a = s->shell; *a; a++)
-                        vec_push_own(&v, ib_strdup(*a));
+                        ib_strvec_push_own(&v, ib_strdup(*a));
         } else {
-                vec_push_own(&v, ib_strdup("/bin/sh"));
-                vec_push_own(&v, ib_strdup("-c"));
+                ib_strvec_push_own(&v, ib_strdup("/bin/sh"));
+                ib_strvec_push_own(&v, ib_strdup("-c"));
         }
-        vec_push_own(&v, ib_strdup(text));
-        return vec_finish(&v);
+        ib_strvec_push_own(&v, ib_strdup(text));
+        return ib_strvec_finish(&v);
 }
 
 /* Does @text consist of exactly one heredoc word (BuildKit's MustParseHeredoc
@@ -872,7 +851,7 @@ static const struct ib_df_heredoc *find_heredoc(const struct ib_df_instr *in, co
 static int plan_copy(struct planner *p, struct stage_state *s, const struct ib_df_instr *in,
                      struct ib_plan_step *st, struct ib_err **err)
 {
-        struct vec words = { 0 }, bodies = { 0 };
+        struct ib_strvec words = { 0 }, bodies = { 0 };
         int r = 0;
 
         if (expand_flag(p, in, st, "chown", &s->env, err) < 0)
@@ -893,8 +872,8 @@ static int plan_copy(struct planner *p, struct stage_state *s, const struct ib_d
                         } else {
                                 v = IB_TAKE_PTR(body);
                         }
-                        vec_push_own(&bodies, v);
-                        vec_push_own(&words, ib_strdupf("<<%s", h->name));
+                        ib_strvec_push_own(&bodies, v);
+                        ib_strvec_push_own(&words, ib_strdupf("<<%s", h->name));
                         continue;
                 }
                 char *v = NULL;
@@ -902,7 +881,7 @@ static int plan_copy(struct planner *p, struct stage_state *s, const struct ib_d
                         r = -EINVAL;
                         goto out;
                 }
-                vec_push_own(&words, v);
+                ib_strvec_push_own(&words, v);
         }
         const char *from = in->kind == IB_DF_COPY ? ib_df_flag_get(in, "from", NULL) : NULL;
         if (from && *from) {
@@ -922,9 +901,9 @@ static int plan_copy(struct planner *p, struct stage_state *s, const struct ib_d
                 if (idx < 0)
                         st->from_image = ib_strdup(from);
         }
-        st->words = vec_finish(&words);
+        st->words = ib_strvec_finish(&words);
         if (bodies.n)
-                st->heredoc_bodies = vec_finish(&bodies);
+                st->heredoc_bodies = ib_strvec_finish(&bodies);
 out:
         ib_strv_free(words.v);
         ib_strv_free(bodies.v);
@@ -935,22 +914,22 @@ static int plan_healthcheck(struct planner *p, const struct ib_df_instr *in, str
                             struct ib_err **err)
 {
         static const char *const names[4] = { "interval", "timeout", "start-period", "start-interval" };
-        struct vec w = { 0 };
+        struct ib_strvec w = { 0 };
 
         if (strcmp(in->args[0], "NONE") == 0) {
-                vec_push_own(&w, ib_strdup("NONE"));
-                st->words = vec_finish(&w);
+                ib_strvec_push_own(&w, ib_strdup("NONE"));
+                st->words = ib_strvec_finish(&w);
                 return 0;
         }
         if (in->json) {
-                vec_push_own(&w, ib_strdup("CMD"));
+                ib_strvec_push_own(&w, ib_strdup("CMD"));
                 for (char **a = in->argv; *a; a++)
-                        vec_push_own(&w, ib_strdup(*a));
+                        ib_strvec_push_own(&w, ib_strdup(*a));
         } else {
-                vec_push_own(&w, ib_strdup("CMD-SHELL"));
-                vec_push_own(&w, ib_strdup(in->text));
+                ib_strvec_push_own(&w, ib_strdup("CMD-SHELL"));
+                ib_strvec_push_own(&w, ib_strdup(in->text));
         }
-        st->words = vec_finish(&w);
+        st->words = ib_strvec_finish(&w);
         for (int i = 0; i < 4; i++) {
                 const char *v = ib_df_flag_get(in, names[i], NULL);
                 _cleanup_free_ char *msg = NULL;
@@ -1053,7 +1032,7 @@ static int plan_expose(struct planner *p, struct stage_state *s, const struct ib
 static int plan_step(struct planner *p, struct stage_state *s, const struct ib_df_instr *in,
                      struct ib_plan_step *st, struct ib_err **err)
 {
-        struct vec w = { 0 };
+        struct ib_strvec w = { 0 };
         char *v = NULL;
 
         st->in = in;
@@ -1117,25 +1096,25 @@ static int plan_step(struct planner *p, struct stage_state *s, const struct ib_d
                                 ib_strv_free(w.v);
                                 return at(p->df, in, err, "VOLUME specified can not be an empty string");
                         }
-                        vec_push_own(&w, v);
+                        ib_strvec_push_own(&w, v);
                 }
-                st->words = vec_finish(&w);
+                st->words = ib_strvec_finish(&w);
                 return 0;
         case IB_DF_WORKDIR:
         case IB_DF_USER:
         case IB_DF_STOPSIGNAL:
                 if (expand(p->df, in, in->text, &s->env, &v, err) < 0)
                         return -EINVAL;
-                vec_push_own(&w, v);
-                st->words = vec_finish(&w);
+                ib_strvec_push_own(&w, v);
+                st->words = ib_strvec_finish(&w);
                 if (in->kind == IB_DF_STOPSIGNAL && !valid_signal(v))
                         return at(p->df, in, err, "Invalid signal: %s", v);
                 if (in->kind == IB_DF_WORKDIR && !*v)
                         return at(p->df, in, err, "WORKDIR requires exactly one argument (it expanded to nothing)");
                 return 0;
         case IB_DF_MAINTAINER:
-                vec_push_own(&w, ib_strdup(in->text));
-                st->words = vec_finish(&w);
+                ib_strvec_push_own(&w, ib_strdup(in->text));
+                st->words = ib_strvec_finish(&w);
                 return 0;
         case IB_DF_COPY:
         case IB_DF_ADD:
@@ -1143,8 +1122,8 @@ static int plan_step(struct planner *p, struct stage_state *s, const struct ib_d
         case IB_DF_HEALTHCHECK:
                 return plan_healthcheck(p, in, st, err);
         case IB_DF_ONBUILD:
-                vec_push_own(&w, ib_strdup(in->trigger));
-                st->words = vec_finish(&w);
+                ib_strvec_push_own(&w, ib_strdup(in->trigger));
+                st->words = ib_strvec_finish(&w);
                 return 0;
         default:
                 return at(p->df, in, err, "internal error: unexpected instruction");
@@ -1269,13 +1248,13 @@ static int plan_stage(struct planner *p, size_t idx, struct ib_plan_stage *ps, s
 
 static char **map_to_strv(const struct map *m, bool only_proxy)
 {
-        struct vec v = { 0 };
+        struct ib_strvec v = { 0 };
         for (size_t i = 0; i < m->cap; i++)
                 if (m->keys[i] && (!only_proxy || is_proxy_arg(m->keys[i])))
-                        vec_push_own(&v, ib_strdupf("%s=%s", m->keys[i], m->vals[i] ? m->vals[i] : ""));
+                        ib_strvec_push_own(&v, ib_strdupf("%s=%s", m->keys[i], m->vals[i] ? m->vals[i] : ""));
         if (v.n)
                 qsort(v.v, v.n, sizeof(char *), cmp_str);
-        return vec_finish(&v);
+        return ib_strvec_finish(&v);
 }
 
 static void planner_release(struct planner *p)
@@ -1377,7 +1356,7 @@ int ib_plan_new(const struct ib_dockerfile *df, const struct ib_plan_opts *opts,
         }
         plan->global_args = map_to_strv(&p.global.own, false);
         plan->proxy_env = map_to_strv(&p.build_args, true);
-        struct vec unused = { 0 };
+        struct ib_strvec unused = { 0 };
         for (size_t i = 0; i < p.build_args.cap; i++) {
                 const char *k = p.build_args.keys[i];
                 bool platform_arg = false;
@@ -1387,11 +1366,11 @@ int ib_plan_new(const struct ib_dockerfile *df, const struct ib_plan_opts *opts,
                         platform_arg |= strcmp(*pa, k) == 0;
                 if (!map_get(&p.consumed, k, NULL) && !is_proxy_arg(k) && !platform_arg &&
                     !ib_startswith(k, "BUILDKIT_"))
-                        vec_push_own(&unused, ib_strdup(k));
+                        ib_strvec_push_own(&unused, ib_strdup(k));
         }
         if (unused.n)
                 qsort(unused.v, unused.n, sizeof(char *), cmp_str);
-        plan->unused_build_args = vec_finish(&unused);
+        plan->unused_build_args = ib_strvec_finish(&unused);
         *ret = plan;
         return 0;
 }
