@@ -127,30 +127,7 @@ wait_http() { # url [seconds]
 # ---------------------------------------------------------------- registry
 # start_registry [extra yaml under http:/auth:]: a real docker-registry on a free
 # loopback port with storage in $IB_TMP.  Sets REGISTRY=127.0.0.1:PORT.
-start_registry() {
-        command -v docker-registry >/dev/null || return 1
-        local port dir
-        port=$(free_port); dir=$(mktemp -d "$IB_TMP/registry.XXXXXX")
-        cat >"$dir/config.yml" <<YAML
-version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: false
-storage:
-  filesystem:
-    rootdirectory: $dir/data
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-${1:-}
-YAML
-        spawn docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1
-        REGISTRY=127.0.0.1:$port
-        REGISTRY_LOG=$dir/log
-        wait_http "http://$REGISTRY/v2/" 30 || wait_http "https://$REGISTRY/v2/" 1 || [ -n "${1:-}" ]
-}
+start_registry() { start_registry_custom http "${1:-}"; }
 
 # ---------------------------------------------------------------- base images
 # make_busybox_layout DIR [TAG]: an OCI layout holding a one-layer busybox image
