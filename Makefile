@@ -98,8 +98,9 @@ hdr-check:
 
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# The verbs (src/cmd-*.c) need main.c's helpers; fuzz targets link the library only.
-FUZZ_LIB_SRCS := $(filter-out src/cmd-%.c,$(LIB_SRCS))
+# The verbs (src/cmd-*.c) and the option parser (src/registry-opts.c) need
+# main.c's helpers; fuzz targets link the library only.
+FUZZ_LIB_SRCS := $(filter-out src/cmd-%.c src/registry-opts.c,$(LIB_SRCS))
 fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p build-fuzz
