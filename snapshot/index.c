@@ -41,21 +41,6 @@ static char *unescape(char *s)
         return s;
 }
 
-static char type_of(struct archive_entry *ae)
-{
-        if (archive_entry_hardlink(ae))
-                return 'h';
-        switch (archive_entry_filetype(ae)) {
-        case AE_IFDIR: return 'd';
-        case AE_IFLNK: return 'l';
-        case AE_IFCHR: return 'c';
-        case AE_IFBLK: return 'b';
-        case AE_IFIFO: return 'p';
-        case AE_IFSOCK: return 's';
-        default: return 'f';
-        }
-}
-
 void ib_index_add(struct ib_buf *b, const char *path, const char *name, struct archive_entry *ae)
 {
         _cleanup_free_ char *alt = NULL;
@@ -74,7 +59,9 @@ void ib_index_add(struct ib_buf *b, const char *path, const char *name, struct a
                 type = 'w';
                 alt = ib_strdupf("%.*s%s", (int) plen, path, name + strlen(IB_WH_PREFIX));
         } else {
-                type = type_of(ae);
+                type = ib_entry_type_char(ae);
+                if (type == '?')
+                        type = 'f';     /* the index has no "unknown": treat as a file */
         }
         ib_buf_addf(b, "%c %04o %" PRId64 " %" PRId64 " %" PRId64 " ", type,
                     (unsigned) (archive_entry_perm(ae) & 07777), (int64_t) archive_entry_uid(ae),

@@ -62,6 +62,8 @@ char *ib_comps_join(char **v, size_t n);
 
 /* ---- the entries index (snapshot/index.c) ---- */
 struct archive_entry;
+/* list.c: the one-letter type of a tar entry (f d l h c b p s, ? otherwise). */
+char ib_entry_type_char(struct archive_entry *ae);
 /* Append the line for one entry (normalised @path, its last component @name). */
 void ib_index_add(struct ib_buf *b, const char *path, const char *name, struct archive_entry *ae);
 /* Write layers/<hex>.entries atomically. */

@@ -40,7 +40,8 @@ static char *format_xattrs(struct archive_entry *ae)
         return ib_buf_detach(&b);
 }
 
-static char type_char(struct archive_entry *ae)
+/* The one-letter type of a tar entry (f d l h c b p s; ? for anything else). */
+char ib_entry_type_char(struct archive_entry *ae)
 {
         if (archive_entry_hardlink(ae))
                 return 'h';
@@ -80,7 +81,7 @@ int ib_snapshot_list(const char *path, ib_layer_entry_fn fn, void *userdata, str
                 _cleanup_free_ char *x = format_xattrs(ae);
                 const char *link = archive_entry_hardlink(ae) ?: archive_entry_symlink(ae);
                 struct ib_layer_entry e = {
-                        .type = type_char(ae),
+                        .type = ib_entry_type_char(ae),
                         .path = archive_entry_pathname(ae) ?: "?",
                         .mode = archive_entry_perm(ae) & 07777,
                         .uid = (uint64_t) archive_entry_uid(ae),
