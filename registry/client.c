@@ -367,6 +367,12 @@ static char *url_part(const char *url, CURLUPart part)
         return ret;
 }
 
+int ib_url_msg_len(const char *url)
+{
+        size_t n = strcspn(url, "?#");
+        return n > 512 ? 512 : (int) n;
+}
+
 bool ib_same_origin(const char *a, const char *b)
 {
         static const CURLUPart parts[] = { CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT };
@@ -794,8 +800,10 @@ static int mem_sink(void *ud, struct ib_xfer *x, const void *data, size_t n)
         (void) x;
         if (!q->out)
                 return 0;
-        if (q->out->len + n > q->out_max)
+        if (q->out->len + n > q->out_max) {
+                q->out_overflow = true;
                 return -1;
+        }
         ib_buf_add(q->out, data, n);
         return 0;
 }
@@ -882,6 +890,12 @@ static int fetch_token(struct ib_registry *r, struct ib_endpoint *ep, const char
                 cc = curl_easy_perform(x.h);
                 o = ib_xfer_done(&x, cc);
                 if (o == IB_OUT_OK) {
+                        ib_xfer_release(&x);
+                        break;
+                }
+                if (q.out_overflow) {
+                        res = ib_err_set(err, EFBIG, "token response from `%s` larger than %u bytes", ep->realm,
+                                         IB_TOKEN_MAX);
                         ib_xfer_release(&x);
                         break;
                 }
@@ -1165,6 +1179,7 @@ int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses,
                 }
                 if (q->out)
                         ib_buf_reset(q->out);
+                q->out_overflow = false;
                 res = ib_xfer_setup(r, &x, q, cur, with_auth ? auth : NULL, NULL, err);
                 if (res < 0)
                         return res;
@@ -1173,7 +1188,7 @@ int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses,
                 o = ib_xfer_done(&x, cc);
                 if (o != IB_OUT_OK && status_in(x.status, ok_statuses) && cc == CURLE_OK)
                         o = IB_OUT_OK;
-                if (cc == CURLE_WRITE_ERROR && q->out && q->out->len >= q->out_max) {
+                if (cc == CURLE_WRITE_ERROR && q->out_overflow) {
                         ib_xfer_release(&x);
                         return ib_err_set(err, EFBIG, "%s: response larger than %zu bytes", q->what ? q->what : q->method,
                                           q->out_max);
@@ -1191,8 +1206,15 @@ int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses,
                 case IB_OUT_REDIRECT: {
                         char *next = url_resolve(cur, x.location);
                         ib_xfer_release(&x);
-                        if (!next || ++redirects > MAX_REDIRECTS)
-                                return ib_err_set(err, 0, "%s: too many or bad redirects", q->what ? q->what : q->method);
+                        if (!next)
+                                return ib_err_set(err, 0, "%s: bad redirect from `%.*s`", q->what ? q->what : q->method,
+                                                  ib_url_msg_len(cur), cur);
+                        if (++redirects > MAX_REDIRECTS) {
+                                res = ib_err_set(err, 0, "%s: more than %d redirects, the last to `%.*s`",
+                                                 q->what ? q->what : q->method, MAX_REDIRECTS, ib_url_msg_len(next), next);
+                                free(next);
+                                return res;
+                        }
                         /* Credentials stay with their origin: once we leave it, no Authorization. */
                         if (!ib_same_origin(next, q->url))
                                 with_auth = false;

@@ -64,6 +64,7 @@ struct ib_req {
         char *content_type_out;
         char *docker_digest;            /* Docker-Content-Digest */
         uint64_t content_length;
+        bool out_overflow;              /* the body was larger than out_max: refused */
 };
 void ib_req_release(struct ib_req *q);
 /* Ping the endpoint if needed, add auth, send, follow redirects (dropping
@@ -127,6 +128,9 @@ void ib_curl_tls(struct ib_registry *r, CURL *h, const char *url, struct ib_endp
 unsigned ib_backoff_ms(const struct ib_registry *r, unsigned attempt, long retry_after);
 /* Format a failed response: "<status> <CODE>: <message>" from a JSON error body. */
 char *ib_http_error_text(long status, const char *reason, const char *body, size_t len);
+/* How much of @url to show in a message: no query (a pre-signed storage URL
+ * carries its signature there) and no fragment, at most 512 bytes. */
+int ib_url_msg_len(const char *url);
 /* Same origin (scheme, host, port)? */
 bool ib_same_origin(const char *a, const char *b);
 void ib_registry_emit(struct ib_registry *r, enum ib_progress_event ev, const char *digest, uint64_t done,

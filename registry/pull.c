@@ -386,9 +386,14 @@ static int job_finish(struct ib_registry *r, CURLM *m, struct job *j, CURLcode c
                 curl_easy_getinfo(j->x.h, CURLINFO_REDIRECT_URL, &next);
                 next = next ? ib_strdup(next) : NULL;
                 job_stop(m, j);
-                if (!next || ++j->redirects > 10) {
+                if (!next)
+                        return ib_err_set(err, 0, "blob %s: bad redirect from `%.*s`", j->digest,
+                                          ib_url_msg_len(j->url), j->url);
+                if (++j->redirects > 10) {
+                        int rc = ib_err_set(err, 0, "blob %s: more than 10 redirects, the last to `%.*s`", j->digest,
+                                             ib_url_msg_len(next), next);
                         free(next);
-                        return ib_err_set(err, 0, "blob %s: too many or bad redirects", j->digest);
+                        return rc;
                 }
                 if (!ib_same_origin(next, j->q.url))
                         j->auth = false;        /* never carry credentials to a storage host */

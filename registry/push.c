@@ -121,7 +121,7 @@ static int upload_once(struct push_ctx *c, const char *digest, int fd, uint64_t 
                 loc = IB_TAKE_PTR(q.location);
                 ib_req_release(&q);
                 if (res < 0)
-                        return res;
+                        return ib_err_wrap(err, "upload of %s", digest);
         }
         if (size > o->chunk_size) {
                 for (uint64_t off = 0; off < size; off += o->chunk_size) {
