@@ -14,6 +14,7 @@ static const struct ib_verb verbs[] = {
         { "debug-image", ib_cmd_debug_image, NULL },
         { "pull", ib_cmd_pull, "download images into the store" },
         { "push", ib_cmd_push, "push an image to a registry" },
+        { "store", ib_cmd_store, "verify, measure (du) or prune the store" },
 };
 
 int ib_cli_fail(struct ib_err **err)
