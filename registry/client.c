@@ -9,6 +9,7 @@
  * token request. */
 #include "registry/internal.h"
 #include <ctype.h>
+#include <poll.h>
 #include <time.h>
 #include <yajl/yajl_tree.h>
 
@@ -56,6 +57,7 @@ void ib_registry_opts_init(struct ib_registry_opts *o)
         o->max_parallel = 4;
         o->chunk_size = 32u << 20;
         o->retry_base_ms = 500;
+        o->cancel_fd = -1;
 }
 
 void ib_registry_opts_release(struct ib_registry_opts *o)
@@ -244,6 +246,29 @@ bool ib_registry_known(struct ib_registry *r, const char *repo_key, const char *
                 if (strcmp(k->repo_key, repo_key) == 0 && strcmp(k->digest, digest) == 0)
                         return true;
         return false;
+}
+
+bool ib_registry_cancelled(const struct ib_registry *r)
+{
+        struct pollfd p = { .fd = r->o.cancel_fd, .events = POLLIN };
+        return r->o.cancel_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+int ib_registry_sleep(struct ib_registry *r, unsigned ms, const char *what, struct ib_err **err)
+{
+        struct pollfd p = { .fd = r->o.cancel_fd, .events = POLLIN };
+        uint64_t end = ib_now_ms() + ms;
+
+        if (r->o.cancel_fd < 0) {
+                ib_sleep_ms(ms);
+                return 0;
+        }
+        for (uint64_t now = ib_now_ms(); now < end; now = ib_now_ms())
+                if (poll(&p, 1, (int) (end - now)) > 0)
+                        break;
+        if (ib_registry_cancelled(r))
+                return ib_err_set(err, ECANCELED, "%s: interrupted", what);
+        return 0;
 }
 
 void ib_sleep_ms(unsigned ms)
@@ -548,7 +573,10 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
         uint64_t now = (uint64_t) (dlnow > 0 ? dlnow : ulnow);
         (void) dltotal;
         (void) ultotal;
-        if (x->reg && x->what && now)
+        /* called at least once a second, even on a stalled connection */
+        if (x->cancel && ib_registry_cancelled(x->cancel))
+                return 1;       /* CURLE_ABORTED_BY_CALLBACK */
+        if (x->reg && x->what && now && x->reg->progress)
                 ib_registry_emit(x->reg, IB_PROGRESS_BYTES, x->what, x->prog_base + now, x->prog_total);
         return 0;
 }
@@ -594,8 +622,9 @@ int ib_xfer_setup(struct ib_registry *r, struct ib_xfer *x, struct ib_req *q, co
         curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
         curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, write_cb);
         curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
-        if (r->progress && x->what) {
+        if ((r->progress && x->what) || r->o.cancel_fd >= 0) {
                 x->reg = r;
+                x->cancel = r->o.cancel_fd >= 0 ? r : NULL;
                 curl_easy_setopt(x->h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
                 curl_easy_setopt(x->h, CURLOPT_XFERINFODATA, x);
                 curl_easy_setopt(x->h, CURLOPT_NOPROGRESS, 0L);
@@ -889,6 +918,11 @@ static int fetch_token(struct ib_registry *r, struct ib_endpoint *ep, const char
                         break;
                 cc = curl_easy_perform(x.h);
                 o = ib_xfer_done(&x, cc);
+                if (ib_registry_cancelled(r)) {
+                        ib_xfer_release(&x);
+                        res = ib_err_set(err, ECANCELED, "token server: interrupted");
+                        break;
+                }
                 if (o == IB_OUT_OK) {
                         ib_xfer_release(&x);
                         break;
@@ -901,8 +935,10 @@ static int fetch_token(struct ib_registry *r, struct ib_endpoint *ep, const char
                 }
                 if (o == IB_OUT_RETRY && attempt < r->o.pull_retries) {
                         attempt++;
-                        ib_sleep_ms(ib_backoff_ms(r, attempt, x.retry_after));
                         ib_xfer_release(&x);
+                        res = ib_registry_sleep(r, ib_backoff_ms(r, attempt, x.retry_after), "token server", err);
+                        if (res < 0)
+                                break;
                         continue;
                 }
                 _cleanup_free_ char *msg = ib_xfer_error(&x, cc);
@@ -1186,6 +1222,10 @@ int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses,
                 ib_trace("%s %s", q->method, q->what ? q->what : "");
                 cc = curl_easy_perform(x.h);
                 o = ib_xfer_done(&x, cc);
+                if (ib_registry_cancelled(r)) {
+                        ib_xfer_release(&x);
+                        return ib_err_set(err, ECANCELED, "%s: interrupted", q->what ? q->what : q->method);
+                }
                 if (o != IB_OUT_OK && status_in(x.status, ok_statuses) && cc == CURLE_OK)
                         o = IB_OUT_OK;
                 if (cc == CURLE_WRITE_ERROR && q->out_overflow) {
@@ -1242,8 +1282,11 @@ int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses,
                                          attempt, q->retries);
                                 if (q->what)
                                         ib_registry_emit(r, IB_PROGRESS_RETRY, q->what, 0, 0);
-                                ib_sleep_ms(ib_backoff_ms(r, attempt, x.retry_after));
+                                unsigned ms = ib_backoff_ms(r, attempt, x.retry_after);
                                 ib_xfer_release(&x);
+                                res = ib_registry_sleep(r, ms, q->what ? q->what : q->method, err);
+                                if (res < 0)
+                                        return res;
                                 continue;
                         }
                         break;

@@ -102,7 +102,8 @@ struct ib_xfer {
         size_t body_len;
         int body_fd;
         uint64_t body_off, body_total, body_pos;
-        /* progress */
+        /* progress, and the cancel check (NULL: none) */
+        struct ib_registry *cancel;
         struct ib_registry *reg;
         const char *what;
         uint64_t prog_base, prog_total;
@@ -138,6 +139,10 @@ void ib_registry_emit(struct ib_registry *r, enum ib_progress_event ev, const ch
 const struct ib_registry_opts *ib_registry_options(const struct ib_registry *r);
 CURLM *ib_registry_multi(struct ib_registry *r);
 void ib_sleep_ms(unsigned ms);
+/* Has the caller asked us to stop (opts.cancel_fd readable)? */
+bool ib_registry_cancelled(const struct ib_registry *r);
+/* Sleep @ms, or less when cancelled: then -ECANCELED with "<what>: interrupted". */
+int ib_registry_sleep(struct ib_registry *r, unsigned ms, const char *what, struct ib_err **err);
 uint64_t ib_now_ms(void);
 /* Remember that @repo_key ("domain/path") holds @digest (this process only). */
 void ib_registry_known_add(struct ib_registry *r, const char *repo_key, const char *digest);

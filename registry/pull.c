@@ -477,6 +477,10 @@ static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endp
                 int running = 0, queued;
                 CURLMsg *msg;
 
+                if (ib_registry_cancelled(r)) {
+                        res = ib_err_set(err, ECANCELED, "blobs of %s: interrupted", repo_key);
+                        goto out;
+                }
                 for (size_t i = 0; i < n && active < o->max_parallel; i++) {
                         struct job *j = &jobs[i];
                         if (j->done || j->active)
@@ -492,7 +496,9 @@ static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endp
                         active++;
                 }
                 if (active == 0) {
-                        ib_sleep_ms((unsigned) wait);
+                        res = ib_registry_sleep(r, (unsigned) wait, repo_key, err);
+                        if (res < 0)
+                                goto out;
                         continue;
                 }
                 if (curl_multi_perform(m, &running) != CURLM_OK) {
