@@ -110,6 +110,7 @@ static int read_store_blob(struct ib_store *s, const char *digest, size_t max, c
         _cleanup_free_ char *p = ib_store_blob_path(s, digest);
         if (!p)
                 return ib_err_set(err, EINVAL, "bad digest `%s`", digest);
+        ib_store_touch_used(s, IB_STORE_BLOB, digest);  /* a manifest in use: prune keeps what it names */
         return ib_read_file(p, max, ret, ret_len, err);
 }
 
