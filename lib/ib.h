@@ -269,6 +269,9 @@ struct ib_store_report {
         struct ib_store_problem *problems;
         size_t n_problems, problems_alloc;
         struct ib_strvec stale;         /* tmp/ entries of dead processes: not corruption */
+        /* "<diff_id hex> <blob hex>" of the layers cache entries name, so the
+         * layer check can hold a layer without an index against its blob */
+        struct ib_strvec layer_blobs;
         uint64_t blobs, blob_bytes, layers, layers_unchecked, cache_entries;
 };
 void ib_store_report_add(struct ib_store_report *r, const char *path, const char *fmt, ...)
@@ -280,7 +283,8 @@ void ib_store_report_release(struct ib_store_report *r);
  * CPU, at most 8): the digest must equal the name. */
 int ib_store_verify_blobs(struct ib_store *s, unsigned threads, struct ib_store_report *r, struct ib_err **err);
 /* Every cache/steps/<key> must be JSON of the entry format (src/build-cache.c)
- * whose layer blob exists with the recorded size. */
+ * whose layer blob exists with the recorded size.  Run it before the layer
+ * check: it fills r->layer_blobs. */
 int ib_store_verify_cache(struct ib_store *s, struct ib_store_report *r, struct ib_err **err);
 /* Fill r->stale (see ib_store_for_each_stale). */
 void ib_store_verify_scratch(struct ib_store *s, struct ib_store_report *r);

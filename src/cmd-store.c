@@ -61,6 +61,7 @@ static int cmd_verify(int argc, char **argv)
         _cleanup_(ib_store_closep) struct ib_store *store = NULL;
         _cleanup_err_ struct ib_err *err = NULL;
         struct ib_store_report rep = { 0 };
+        _cleanup_close_ int lock = -1;
         const char *root = NULL;
         unsigned jobs = 0;
         int c;
@@ -82,8 +83,10 @@ static int cmd_verify(int argc, char **argv)
         }
         if (optind < argc)
                 return ib_cli_usage_error("store verify", "unexpected argument '%s'", argv[optind]);
-        if (open_store(root, &store, &err) < 0 || ib_store_verify_blobs(store, jobs, &rep, &err) < 0 ||
-            ib_snapshot_verify_layers(store, &rep, &err) < 0 || ib_store_verify_cache(store, &rep, &err) < 0) {
+        /* the lock, shared, keeps a prune from moving things away under the checks */
+        if (open_store(root, &store, &err) < 0 || ib_store_lock(store, false, &lock, &err) < 0 ||
+            ib_store_verify_blobs(store, jobs, &rep, &err) < 0 || ib_store_verify_cache(store, &rep, &err) < 0 ||
+            ib_snapshot_verify_layers(store, &rep, &err) < 0) {
                 ib_store_report_release(&rep);
                 return ib_cli_fail(&err);
         }

@@ -53,7 +53,7 @@ for mode in root user; do
         ok "$mode: du total $total within 10% of du(1)'s $real" \
                 test $((total * 10)) -ge $((real * 9)) -a $((total * 10)) -le $((real * 11))
         st $mode "$d" du --root "$S"
-        like "$OUT" "total .*\\($total bytes\\)|total .*bytes\\)" "$mode: du prints a total"
+        like "$OUT" "total +[0-9.]+ [KMGT]?i?B \\([0-9]+ bytes\\)" "$mode: du prints a total"
 
         # corruption, on a copy of the store
         rm -rf "$d/bad"; cp -a "$S" "$d/bad"; B=$d/bad
@@ -62,14 +62,19 @@ for mode in root user; do
                 "$B/blobs/sha256/$blob"
         layer=$(basename "$(ls "$B"/layers/*.entries | head -1)" .entries)
         truncate -s 10 "$B/layers/$layer/bin/busybox"
-        entry=$(ls "$B/cache/steps" | head -1)
-        echo 'garbage{' >"$B/cache/steps/$entry"
+        # a RUN layer has no index: its blob (named by a cache entry) is the reference
+        for l in "$B"/layers/*/hi; do echo more >>"$l"; done
         st $mode "$d" verify --root "$B"
         is "$RC" 1 "$mode: verify exits 1 on a damaged store"
         like "$OUT" "$B/blobs/sha256/$blob: wrong digest" "$mode: the flipped byte's blob is named"
         like "$OUT" "$B/layers/$layer: incomplete layer: .*bin/busybox" "$mode: the truncated layer is named"
-        like "$OUT" "$B/cache/steps/$entry: not a JSON object" "$mode: the garbage cache entry is named"
+        like "$OUT" "incomplete layer: 1 of 1 entries differ from its blob, e.g. .hi.: 8 bytes, expected 3" \
+                "$mode: a changed file in a RUN layer is reported"
         like "$OUT" "store has 3 problems" "$mode: and counted"
+        entry=$(ls "$B/cache/steps" | head -1)
+        echo 'garbage{' >"$B/cache/steps/$entry"
+        st $mode "$d" verify --root "$B"
+        like "$OUT" "$B/cache/steps/$entry: not a JSON object" "$mode: a garbage cache entry is named"
         rm -rf "$B/layers/$layer/etc"
         st $mode "$d" verify --root "$B"
         like "$OUT" "$B/layers/$layer: incomplete layer: [0-9]+ of" "$mode: a layer missing a dir is incomplete"
