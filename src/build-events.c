@@ -112,6 +112,9 @@ void ib_xfer_progress(void *op, enum ib_progress_event pe, const char *digest, u
 
         if ((unsigned) pe >= IB_ELEMENTSOF(map))
                 return;
+        /* the client reports manifest bodies as "manifest": not a blob, no bar */
+        if (pe == IB_PROGRESS_BYTES && (!digest || !ib_startswith(digest, "sha256:")))
+                return;
         ev.u.xfer.op = op ? op : "pull";
         ev.u.xfer.state = map[pe];
         ev.u.xfer.digest = digest;

@@ -300,7 +300,7 @@ static void tty_xfer(const struct ib_event *ev, struct ib_buf *b, bool live)
                 permanent(b, "%swarning: %s %s: attempt failed, retrying%s\n", C_YELLOW, ev->u.xfer.op,
                           ev->u.xfer.digest, C_RESET);
         } else if (ev->u.xfer.state == IB_XFER_START || ev->u.xfer.state == IB_XFER_BYTES) {
-                x = xfer_find(ev, true);
+                x = xfer_find(ev, ev->u.xfer.state == IB_XFER_START);  /* bytes alone make no bar */
                 if (x) {
                         x->done = ev->u.xfer.done;
                         if (ev->u.xfer.total)
@@ -419,12 +419,11 @@ static bool json_xfer(const struct ib_event *ev, struct ib_buf *b)
 {
         if (ev->u.xfer.state == IB_XFER_BYTES) {
                 /* at most 4 a second per blob; start and end always */
-                struct xfer *x = xfer_find(ev, true);
+                struct xfer *x = xfer_find(ev, false);
                 double now = ib_now();
-                if (x && now - x->last < 0.25)
+                if (!x || now - x->last < 0.25)
                         return false;
-                if (x)
-                        x->last = now;
+                x->last = now;
         } else if (ev->u.xfer.state != IB_XFER_START && ev->u.xfer.state != IB_XFER_RETRY) {
                 struct xfer *x = xfer_find(ev, false);
                 if (x)
