@@ -524,12 +524,22 @@ static void on_log(enum ib_log_level lvl, const char *msg, void *ud)
         ib_event_emit(&ev);
 }
 
+/* The usage error message of main.c's helper (which lives with main(),
+ * outside the library the unit tests link). */
+static int bad_value(const char *verb, const char *what, const char *arg)
+{
+        fprintf(stderr, "imgbuild: %s%s", verb ? verb : "", verb ? ": " : "");
+        fprintf(stderr, "%s, not '%s'", what, arg);
+        fprintf(stderr, "\nTry 'imgbuild %s%s--help'.\n", verb ? verb : "", verb ? " " : "");
+        return IB_EXIT_USAGE;
+}
+
 int ib_output_opt(int opt, const char *arg, const char *verb)
 {
         switch (opt) {
         case 'v':
                 if (ib_log_level_parse(arg, &ib_log_level_max) < 0)
-                        return ib_cli_usage_error(verb, "unknown verbosity '%s' (error, warn, info, debug, trace)", arg);
+                        return bad_value(verb, "-v: expected error, warn, info, debug or trace", arg);
                 return 1;
         case IB_OPT_PROGRESS:
                 if (!strcmp(arg, "auto"))
@@ -539,7 +549,7 @@ int ib_output_opt(int opt, const char *arg, const char *verb)
                 else if (!strcmp(arg, "plain"))
                         ib_output.progress = IB_OUT_PLAIN;
                 else
-                        return ib_cli_usage_error(verb, "--progress: expected auto, tty or plain, not '%s'", arg);
+                        return bad_value(verb, "--progress: expected auto, tty or plain", arg);
                 return 1;
         case IB_OPT_LOG_FORMAT:
                 if (!strcmp(arg, "text") || !strcmp(arg, "color"))     /* Kaniko's "color": text */
@@ -547,7 +557,7 @@ int ib_output_opt(int opt, const char *arg, const char *verb)
                 else if (!strcmp(arg, "json"))
                         ib_output.format = IB_OUT_JSON;
                 else
-                        return ib_cli_usage_error(verb, "--log-format: expected text or json, not '%s'", arg);
+                        return bad_value(verb, "--log-format: expected text or json", arg);
                 return 1;
         default:
                 return 0;
