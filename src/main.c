@@ -92,6 +92,24 @@ static bool is_global_option(const char *a)
         return false;
 }
 
+/* Kaniko's flags with no verb, possibly after our global options
+ * (`imgbuild --verbosity debug --context dir:///w ...`): the first option
+ * that is not a global one decides, before any verb. */
+static bool kaniko_style(int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (a[0] != '-')
+                        return false;
+                if (!is_global_option(a))
+                        return true;
+                if (!strcmp(a, "-v") || !strcmp(a, "--verbosity") || !strcmp(a, "--progress") ||
+                    !strcmp(a, "--log-format"))
+                        i++;    /* its value */
+        }
+        return false;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -104,16 +122,16 @@ int main(int argc, char **argv)
         int c;
 
         ib_output_start();
+        if (lvl && ib_log_level_parse(lvl, &ib_log_level_max) < 0)
+                return ib_cli_usage_error(NULL, "IMGBUILD_VERBOSITY: unknown level '%s'", lvl);
         /* Kaniko's executor takes its flags with no verb: `imgbuild --context
          * dir:///workspace --destination r/i:t` is a build.  Our own global
          * options keep their meaning. */
-        if (argc > 1 && argv[1][0] == '-' && !is_global_option(argv[1])) {
+        if (kaniko_style(argc, argv)) {
                 optind = 0;
                 argv[0] = (char *) "build";
                 return ib_cmd_build(argc, argv);
         }
-        if (lvl && ib_log_level_parse(lvl, &ib_log_level_max) < 0)
-                return ib_cli_usage_error(NULL, "IMGBUILD_VERBOSITY: unknown level '%s'", lvl);
         /* '+': stop at the first non-option, which is the verb. */
         while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
                 switch (c) {

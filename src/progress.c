@@ -538,6 +538,10 @@ int ib_output_opt(int opt, const char *arg, const char *verb)
 {
         switch (opt) {
         case 'v':
+                if (!strcmp(arg, "fatal") || !strcmp(arg, "panic")) {  /* Kaniko's (logrus) levels */
+                        ib_log_level_max = IB_LOG_ERROR;
+                        return 1;
+                }
                 if (ib_log_level_parse(arg, &ib_log_level_max) < 0)
                         return bad_value(verb, "-v: expected error, warn, info, debug or trace", arg);
                 return 1;
