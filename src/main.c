@@ -99,6 +99,25 @@ static bool is_global_option(const char *a)
         return false;
 }
 
+/* No verb and an option that is not a global one (possibly after global
+ * ones: `imgbuild -v debug --context DIR`): Kaniko's executor command line.
+ * build takes the global options too. */
+static bool kaniko_style(int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (a[0] != '-' || !a[1])
+                        return false;
+                if (!is_global_option(a))
+                        return strcmp(a, "--") != 0;
+                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--version") == 0)
+                        return false;
+                if (strcmp(a, "-v") == 0 || strcmp(a, "--verbosity") == 0)
+                        i++;    /* its argument */
+        }
+        return false;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -114,7 +133,7 @@ int main(int argc, char **argv)
         /* Kaniko's executor takes its flags with no verb: `imgbuild --context
          * dir:///workspace --destination r/i:t` is a build.  Our own global
          * options keep their meaning. */
-        if (argc > 1 && argv[1][0] == '-' && !is_global_option(argv[1])) {
+        if (kaniko_style(argc, argv)) {
                 optind = 0;
                 argv[0] = (char *) "build";
                 return ib_cmd_build(argc, argv);
@@ -141,6 +160,7 @@ int main(int argc, char **argv)
                 usage(stderr);
                 return IB_EXIT_USAGE;
         }
+
         for (size_t i = 0; i < IB_ELEMENTSOF(verbs); i++) {
                 if (strcmp(verbs[i].name, argv[optind]) == 0) {
                         char **av = argv + optind;
