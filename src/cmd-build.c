@@ -19,7 +19,7 @@ enum {
         O_CONTEXT_SUB_PATH, O_BUCKET, O_GIT, O_SNAPSHOT_MODE, O_USE_NEW_RUN, O_CUSTOM_PLATFORM_OLD, O_CLEANUP,
         O_COMPRESSED_CACHING, O_FORCE, O_IGNORE_PATH, O_IGNORE_VAR_RUN, O_FS_EXTRACT_RETRY, O_KANIKO_DIR,
         O_LOG_TIMESTAMP, O_PUSH_IGNORE_IMMUTABLE, O_SKIP_UNUSED_STAGES, O_FORCE_BUILD_METADATA,
-        O_SKIP_PUSH_PERMISSION_CHECK, O_VERBOSITY,
+        O_SKIP_PUSH_PERMISSION_CHECK,
 };
 
 static void build_usage(FILE *out)
@@ -29,7 +29,7 @@ static void build_usage(FILE *out)
                 "Build an image from a Dockerfile, with no daemon and no root.  CONTEXT is a\n"
                 "directory (default .), dir://DIR, tar://FILE (tar, tar.gz, ...) or - (a tar on stdin).\n\n"
                 "Options:\n"
-                "  -f, --dockerfile FILE              the Dockerfile (default: CONTEXT/Dockerfile)\n"
+                "  -f, --dockerfile, --file FILE      the Dockerfile (default: CONTEXT/Dockerfile)\n"
                 "  -c, --context CONTEXT              the build context (Kaniko's spelling of CONTEXT)\n"
                 "      --target STAGE                 build up to this stage\n"
                 "      --build-arg K=V | K            a build argument (bare K: from the environment)\n"
@@ -62,8 +62,8 @@ static void build_usage(FILE *out)
                 "      --cache-run-layers[=BOOL]      cache RUN layers in the registry (default true)\n"
                 "      --cache-copy-layers[=BOOL]     cache COPY/ADD layers in the registry (default false)\n"
                 "      --no-push-cache                look the registry cache up, never push to it\n"
+                "      --cache-dir DIR                Kaniko's base image cache (see imgbuild-build(1))\n"
                 "  -q, --quiet                        print only the image digest\n"
-                "  -v, --verbosity LEVEL              error, warn, info (default), debug or trace\n"
                 "  -h, --help                         show this help\n"
                 "\nKaniko executor flags (imgbuild-build(1), KANIKO COMPATIBILITY, says what each does):\n"
                 "      --context-sub-path DIR         build from DIR inside the context\n"
@@ -79,7 +79,8 @@ static void build_usage(FILE *out)
                 "                                     snapshots the overlay, never the host\n"
                 "      --snapshotMode, --customPlatform, --tarPath, --whitelist-var-run\n"
                 "                                     Kaniko's old spellings\n"
-                "  -b, --bucket BUCKET, --git OPTIONS refused: remote contexts are not supported\n"
+                "  -b, --bucket BUCKET, --git OPTIONS\n"
+                "                                     refused: remote contexts are not supported\n"
                 "\n");
         ib_regopts_help(out);
 }
@@ -277,11 +278,6 @@ static int handle_kaniko_opt(struct build_cli *c, int opt, const char *arg)
         case O_SKIP_PUSH_PERMISSION_CHECK:
                 note_ignored(c, "--skip-push-permission-check", "imgbuild does not check before it pushes; "
                                                                 "a refused push fails then");
-                return 0;
-        case 'v':
-        case O_VERBOSITY:
-                if (ib_log_level_parse(arg, &ib_log_level_max) < 0)
-                        return ib_cli_usage_error("build", "unknown verbosity '%s'", arg);
                 return 0;
         default:
                 return -1;
@@ -719,7 +715,6 @@ int ib_cmd_build(int argc, char **argv)
                 { "cache-dir", required_argument, NULL, O_CACHE_DIR },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
-                { "verbosity", required_argument, NULL, O_VERBOSITY },
                 { "context-sub-path", required_argument, NULL, O_CONTEXT_SUB_PATH },
                 { "bucket", required_argument, NULL, O_BUCKET },
                 { "git", required_argument, NULL, O_GIT },
@@ -750,7 +745,7 @@ int ib_cmd_build(int argc, char **argv)
         int opt, r;
 
         ib_regopts_init(&c.ro);
-        while ((opt = getopt_long(argc, argv, "f:c:t:d:b:v:qh", lo, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "f:c:t:d:b:qh", lo, NULL)) != -1) {
                 if (opt == 'h') {
                         build_usage(stdout);
                         cli_release(&c);
