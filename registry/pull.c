@@ -714,8 +714,12 @@ int ib_registry_pull_ex(struct ib_registry *r, struct ib_store *store, const str
                 free(h);
                 free(p);
         }
-        ib_strv_push(&hosts, api_host(ref->domain));
-        ib_strv_push(&paths, ref->path);
+        /* Kaniko's --skip-default-registry-fallback: with a mirror or map that
+         * applies, the registry itself is never asked */
+        if (!o->skip_default_fallback || !hosts) {
+                ib_strv_push(&hosts, api_host(ref->domain));
+                ib_strv_push(&paths, ref->path);
+        }
 
         for (size_t i = 0; hosts[i]; i++) {
                 struct ib_endpoint *ep = ib_endpoint_get(r, hosts[i], false);
