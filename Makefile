@@ -5,6 +5,7 @@
 #   make V=1                  show the commands
 #   make install PREFIX=/usr/local
 #   make fuzz                 libFuzzer targets (clang)
+#   make stress               long runs (tests/stress: the 50-kill interrupt loop, a 2 GB layer), never part of check
 #   make bench                benchmarks (never part of check)
 
 PREFIX   ?= /usr/local
@@ -55,7 +56,7 @@ MAN_PAGES := $(wildcard man/*.1)
 MAN7_PAGES := $(wildcard man/*.7)
 
 .SECONDARY:
-.PHONY: all example deps check check-unit check-asan unit-tests install hdr-check fuzz bench clean man-lint
+.PHONY: all example deps check check-unit check-asan unit-tests install hdr-check fuzz stress stress-faults bench clean man-lint
 all: $(BIN)
 
 $(BUILDDIR)/%.o: %.c
@@ -117,6 +118,14 @@ example: all
 
 bench: all
 	$(Q)sh bench/run.sh
+
+# Long runs of what make check runs shortened: KILLS interrupts (default 60),
+# a 2 GB layer through build, push, pull and extraction under 64 MB of RSS.
+KILLS ?= 60
+stress-faults: all
+	$(Q)KILLS=$(KILLS) IMGBUILD=$(CURDIR)/$(BIN) IB_SRCDIR=$(CURDIR) sh tests/run.sh \
+		tests/stress/kill-loop.sh tests/stress/big-layer.sh
+stress: stress-faults
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7

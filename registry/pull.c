@@ -387,9 +387,14 @@ static int job_finish(struct ib_registry *r, CURLM *m, struct job *j, CURLcode c
                 curl_easy_getinfo(j->x.h, CURLINFO_REDIRECT_URL, &next);
                 next = next ? ib_strdup(next) : NULL;
                 job_stop(m, j);
-                if (!next || ++j->redirects > 10) {
+                if (!next)
+                        return ib_err_set(err, 0, "blob %s: bad redirect from `%.*s`", j->digest,
+                                          ib_url_msg_len(j->url), j->url);
+                if (++j->redirects > 10) {
+                        int rc = ib_err_set(err, 0, "blob %s: more than 10 redirects, the last to `%.*s`", j->digest,
+                                             ib_url_msg_len(next), next);
                         free(next);
-                        return ib_err_set(err, 0, "blob %s: too many or bad redirects", j->digest);
+                        return rc;
                 }
                 if (!ib_same_origin(next, j->q.url))
                         j->auth = false;        /* never carry credentials to a storage host */
@@ -473,6 +478,10 @@ static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endp
                 int running = 0, queued;
                 CURLMsg *msg;
 
+                if (ib_registry_cancelled(r)) {
+                        res = ib_err_set(err, ECANCELED, "blobs of %s: interrupted", repo_key);
+                        goto out;
+                }
                 for (size_t i = 0; i < n && active < o->max_parallel; i++) {
                         struct job *j = &jobs[i];
                         if (j->done || j->active)
@@ -488,7 +497,9 @@ static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endp
                         active++;
                 }
                 if (active == 0) {
-                        ib_sleep_ms((unsigned) wait);
+                        res = ib_registry_sleep(r, (unsigned) wait, repo_key, err);
+                        if (res < 0)
+                                goto out;
                         continue;
                 }
                 if (curl_multi_perform(m, &running) != CURLM_OK) {

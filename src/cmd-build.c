@@ -660,6 +660,7 @@ static int run_build(struct build_cli *c)
         if (setup_signals() < 0)
                 return ib_cli_fail(&err);
         c->o.cancel_fd = cancel_pipe[0];
+        c->ro.opts.cancel_fd = cancel_pipe[0];  /* pulls and pushes stop too */
         r = ib_build_run(&c->o, &res, &err);
         if (r == -ECHILD) {
                 ib_cli_fail(&err);
@@ -672,9 +673,15 @@ static int run_build(struct build_cli *c)
                 return ib_cli_fail(&err);
         }
         double t = ib_now();
-        r = push_destinations(c, &res, &err);
+        /* a signal that came after the last step still means: stop, do not push */
+        if (got_signal)
+                r = ib_err_set(&err, ECANCELED, "build interrupted before the push");
+        else
+                r = push_destinations(c, &res, &err);
         if (r < 0) {
                 ib_build_result_release(&res);
+                if (got_signal)
+                        ib_log(IB_LOG_ERROR, "interrupted by signal %d", (int) got_signal);
                 return ib_cli_fail(&err);
         }
         ib_build_summary_emit(&res, c->no_push || !c->o.tags ? 0 : ib_now() - t);
