@@ -56,7 +56,7 @@ MAN_PAGES := $(wildcard man/*.1)
 MAN7_PAGES := $(wildcard man/*.7)
 
 .SECONDARY:
-.PHONY: all example deps check check-unit check-asan unit-tests install hdr-check fuzz stress stress-fuzz bench clean man-lint
+.PHONY: all example deps check check-unit check-asan unit-tests install hdr-check fuzz stress stress-fuzz stress-hostile bench clean man-lint
 all: $(BIN)
 
 $(BUILDDIR)/%.o: %.c
@@ -122,7 +122,9 @@ build-fuzz/%: tests/fuzz/%.c build-fuzz/libimgbuild-fuzz.a
 FUZZ_SECONDS ?= 600
 stress-fuzz: fuzz
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/stress/fuzz-long.sh $(FUZZ_BINS)
-stress: stress-fuzz
+stress-hostile: all
+	$(Q)sh tests/stress/hostile-big.sh
+stress: stress-fuzz stress-hostile
 
 # The README's main job: build examples/hello (FROM scratch, a static busybox,
 # RUN steps, CMD) into an OCI layout, with nothing to download, and show it.
