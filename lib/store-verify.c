@@ -46,6 +46,7 @@ void ib_store_report_release(struct ib_store_report *r)
         }
         free(r->problems);
         ib_strvec_release(&r->stale);
+        ib_strvec_release(&r->layer_blobs);
         memset(r, 0, sizeof(*r));
 }
 
@@ -167,6 +168,7 @@ static void check_entry_layer(struct ib_store *s, const char *path, yajl_val l, 
                 return;
         }
         blob = ib_store_blob_path(s, dg);
+        ib_strvec_push_own(&r->layer_blobs, ib_strdupf("%s %s", di + 7, dg + 7));
         if (stat(blob, &st) < 0)
                 ib_store_report_add(r, path, "references blob %s, which is missing", dg);
         else if ((long long) st.st_size != YAJL_GET_INTEGER(sz))

@@ -845,6 +845,27 @@ static void add_form(struct ib_buf *b, CURL *h, const char *name, const char *va
         curl_free(esc);
 }
 
+int ib_token_parse(const char *body, size_t len, char **ret, time_t *ret_expires, struct ib_err **err)
+{
+        _cleanup_json_ yajl_val doc = ib_json_parse(body, len, "token response", err);
+        const char *tok = ib_json_get_str(doc, "token");
+        yajl_val exp = ib_json_get(doc, "expires_in");
+        long long secs = exp && YAJL_IS_INTEGER(exp) ? YAJL_GET_INTEGER(exp) : 60;
+
+        if (!doc)
+                return -EINVAL;
+        if (!tok || !*tok)
+                tok = ib_json_get_str(doc, "access_token");
+        if (!tok || !*tok)
+                return ib_err_set(err, 0, "token response has no token");
+        /* the spec's minimum; and a huge value must not overflow time_t below */
+        secs = secs < 60 ? 60 : secs > 86400 * 365 ? 86400 * 365 : secs;
+        *ret = ib_strdup(tok);
+        /* renew a little early so a long transfer does not start on a dying token */
+        *ret_expires = time(NULL) + (time_t) secs - 10;
+        return 0;
+}
+
 /* Fetch a bearer token for @scope (space-separated scopes) from the endpoint's
  * realm: POST form with the refresh token when we hold an identity token,
  * else GET with Basic credentials (or anonymously). */
@@ -947,24 +968,7 @@ static int fetch_token(struct ib_registry *r, struct ib_endpoint *ep, const char
                 break;
         }
         if (res == 0) {
-                _cleanup_json_ yajl_val doc = ib_json_parse(body.buf, body.len, "token response", err);
-                const char *tok = ib_json_get_str(doc, "token");
-                yajl_val exp = ib_json_get(doc, "expires_in");
-                long long secs = exp && YAJL_IS_INTEGER(exp) ? YAJL_GET_INTEGER(exp) : 60;
-
-                if (!tok || !*tok)
-                        tok = ib_json_get_str(doc, "access_token");
-                if (!doc) {
-                        res = -EINVAL;
-                } else if (!tok || !*tok) {
-                        res = ib_err_set(err, 0, "token response has no token");
-                } else {
-                        if (secs < 60)
-                                secs = 60;      /* the spec's minimum */
-                        *ret = ib_strdup(tok);
-                        /* renew a little early so a long transfer does not start on a dying token */
-                        *ret_expires = time(NULL) + (time_t) secs - 10;
-                }
+                res = ib_token_parse(body.buf, body.len, ret, ret_expires, err);
         }
         explicit_bzero(form.buf, form.len);
         explicit_bzero(body.buf, body.len);

@@ -23,6 +23,7 @@ bool ib_registry_is_loopback(const char *domain);
 
 /* ---------------------------------------------------------- the engine (client.c) */
 #include <curl/curl.h>
+#include <time.h>
 
 /* One registry host as contacted for pulls or for pushes (the insecure and
  * TLS options may differ between the two). */
@@ -73,6 +74,18 @@ void ib_req_release(struct ib_req *q);
  * @ok_statuses (0-terminated, may be NULL); otherwise an error naming the status
  * and the registry's error code and message. */
 int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses, struct ib_err **err);
+
+/* A token server's JSON answer ("token" or "access_token", "expires_in") ->
+ * the token (caller frees) and when to renew it. */
+int ib_token_parse(const char *body, size_t len, char **ret, time_t *ret_expires, struct ib_err **err);
+
+/* pull.c: an image manifest's blobs, config first, then the layers in order. */
+struct ib_pull_desc {
+        char *digest;
+        uint64_t size;
+};
+int ib_pull_parse_manifest(const char *data, size_t len, struct ib_pull_desc **ret, size_t *ret_n,
+                           struct ib_err **err);
 
 /* Endpoint for @host (pull or push); created with its options on first use. */
 struct ib_endpoint *ib_endpoint_get(struct ib_registry *r, const char *host, bool push);

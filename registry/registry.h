@@ -153,6 +153,7 @@ struct ib_registry_opts {
         char **mirrors;                 /* --registry-mirror, for docker.io pulls, in order */
         struct ib_registry_map *maps;   /* --registry-map, for pulls, in order */
         size_t n_maps;
+        bool skip_default_fallback;     /* --skip-default-registry-fallback: mirrors/maps only */
         unsigned pull_retries;          /* --image-download-retry (default 3) */
         unsigned push_retries;          /* --push-retry (default 3) */
         unsigned max_parallel;          /* blobs in flight at once (default 4) */

@@ -6,7 +6,8 @@
  * (layers/<hex>.entries, written before the rename) lists.  A dir that lost
  * or truncated a file since, or a layers/ entry that is neither a layer, its
  * index nor its lock, is a problem.  Layers made by RUN or COPY have no index:
- * they are counted as unchecked. */
+ * when a cache entry names their blob, the blob's tar listing stands in for
+ * it; otherwise they are counted as unchecked. */
 #include "snapshot/internal.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -32,6 +33,48 @@ static int collect(const struct ib_layer_entry *e, void *userdata)
         c->v[c->n] = (struct ventry) { .path = ib_strdup(e->path), .type = e->type, .size = e->size, .seq = c->n };
         c->n++;
         return 0;
+}
+
+/* A tar entry as the index would record it (snapshot/index.c's rules). */
+static int collect_tar(const struct ib_layer_entry *e, void *userdata)
+{
+        _cleanup_err_ struct ib_err *err = NULL;
+        _cleanup_free_ char *path = NULL;
+        struct ib_layer_entry x = *e;
+        char **comps = NULL;
+        size_t n = 0;
+
+        if (ib_split_path(e->path, &comps, &n, &err) < 0 || n == 0) {
+                ib_comps_free(comps, n);
+                return 0;
+        }
+        const char *name = comps[n - 1];
+        if (strcmp(name, IB_WH_OPAQUE) == 0) {
+                x.type = 'o';
+                path = n > 1 ? ib_comps_join(comps, n - 1) : NULL;
+        } else if (ib_startswith(name, IB_WH_PREFIX IB_WH_PREFIX)) {
+                path = NULL;                    /* aufs bookkeeping: import ignores it */
+        } else if (ib_startswith(name, IB_WH_PREFIX)) {
+                x.type = 'w';
+                comps[n - 1] = ib_strdup(name + strlen(IB_WH_PREFIX));
+                free((char *) name);
+                path = ib_comps_join(comps, n);
+        } else {
+                path = ib_comps_join(comps, n);
+        }
+        ib_comps_free(comps, n);
+        if (!path)
+                return 0;
+        x.path = path;
+        return collect(&x, userdata);
+}
+
+static const char *known_blob(const struct ib_store_report *r, const char *hex)
+{
+        for (size_t i = 0; i < r->layer_blobs.n; i++)
+                if (strncmp(r->layer_blobs.v[i], hex, 64) == 0 && r->layer_blobs.v[i][64] == ' ')
+                        return r->layer_blobs.v[i] + 65;
+        return NULL;
 }
 
 static int ventry_cmp(const void *a, const void *b)
@@ -103,7 +146,7 @@ static const char *check_entry(int layer_fd, const struct ventry *e, char *buf, 
         switch (e->type) {
         case 'f':
                 if (S_ISREG(st.st_mode) && st.st_size != e->size) {
-                        snprintf(buf, len, "%lld bytes, the index says %lld", (long long) st.st_size,
+                        snprintf(buf, len, "%lld bytes, expected %lld", (long long) st.st_size,
                                  (long long) e->size);
                         return buf;
                 }
@@ -118,7 +161,7 @@ static const char *check_entry(int layer_fd, const struct ventry *e, char *buf, 
         }
         if (ok)
                 return NULL;
-        snprintf(buf, len, "not what the index says (type %c)", e->type);
+        snprintf(buf, len, "not of the expected type (%c)", e->type);
         return buf;
 }
 
@@ -129,6 +172,8 @@ static void check_layer(struct ib_store *s, const char *hex, struct ib_store_rep
         _cleanup_free_ char *index = ib_snapshot_index_path(s, diff_id);
         _cleanup_err_ struct ib_err *e = NULL;
         _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *blob = NULL;
+        const char *blob_hex, *source = "its index";
         struct vctx c = { 0 };
         size_t bad = 0, first = 0;
         char why[256], first_why[256] = "";
@@ -140,13 +185,21 @@ static void check_layer(struct ib_store *s, const char *hex, struct ib_store_rep
                                     "not a directory" : strerror(errno));
                 return;
         }
-        if (access(index, F_OK) < 0) {
+        if (access(index, F_OK) == 0) {
+                if (ib_snapshot_read_index(s, diff_id, collect, &c, &e) < 0) {
+                        ib_store_report_add(r, index, "unreadable entries index: %s", e->msg);
+                        goto out;
+                }
+        } else if ((blob_hex = known_blob(r, hex)) && (blob = ib_store_blob_path(s, blob_hex)) &&
+                   access(blob, F_OK) == 0) {
+                source = "its blob";
+                if (ib_snapshot_list(blob, collect_tar, &c, &e) < 0) {
+                        r->layers_unchecked++;  /* the blob check reports a damaged blob */
+                        goto out;
+                }
+        } else {
                 r->layers_unchecked++;
                 return;
-        }
-        if (ib_snapshot_read_index(s, diff_id, collect, &c, &e) < 0) {
-                ib_store_report_add(r, index, "unreadable entries index: %s", e->msg);
-                goto out;
         }
         dedup(&c);
         for (size_t i = 0; i < c.n; i++) {
@@ -159,8 +212,8 @@ static void check_layer(struct ib_store *s, const char *hex, struct ib_store_rep
                 }
         }
         if (bad)
-                ib_store_report_add(r, dir, "incomplete layer: %zu of %zu entries differ from its index, "
-                                    "e.g. `%s`: %s", bad, c.n, c.v[first].path, first_why);
+                ib_store_report_add(r, dir, "incomplete layer: %zu of %zu entries differ from %s, e.g. `%s`: %s",
+                                    bad, c.n, source, c.v[first].path, first_why);
 out:
         for (size_t i = 0; i < c.n; i++)
                 free(c.v[i].path);
