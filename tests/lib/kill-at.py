@@ -5,7 +5,8 @@ Run CMD as a child of this process, which is a child subreaper
 (PR_SET_CHILD_SUBREAPER): every descendant of CMD that loses its parent is
 re-parented here, whatever session or process group it moved to.  When a line
 of CMD's output matches REGEX, wait a random 0..N ms and send SIG to CMD (the
-imgbuild process only, as `kill` would, not its group).  Then:
+imgbuild process only, as `kill` would; with --group to its whole process
+group, as a terminal's Ctrl-C does: CMD then runs in a session of its own).  Then:
   - CMD must exit within --grace seconds (else it is reported as hung and
     killed with SIGKILL);
   - within --settle seconds no other descendant may be left; leftovers are
@@ -22,6 +23,7 @@ ap.add_argument("--delay-ms", type=int, default=0)
 ap.add_argument("--log", required=True)
 ap.add_argument("--grace", type=float, default=30)
 ap.add_argument("--settle", type=float, default=5)
+ap.add_argument("--group", action="store_true", help="signal CMD's process group")
 ap.add_argument("cmd", nargs=argparse.REMAINDER)
 a = ap.parse_args()
 cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
@@ -69,7 +71,8 @@ def reap():
 
 
 log = open(a.log, "ab")
-p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                     start_new_session=a.group)
 pat = re.compile(a.at.encode())
 buf, matched, sent, deadline = b"", False, False, None
 fd = p.stdout.fileno()
@@ -78,9 +81,12 @@ while True:
     timeout = 0.1 if deadline is None else max(0, min(0.1, deadline - time.monotonic()))
     r, _, _ = select.select([fd], [], [], timeout)
     if deadline is not None and time.monotonic() >= deadline and not sent:
-        log.write(b"[kill-at] sending %s\n" % a.signal.encode())
+        log.write(b"[kill-at] sending %s%s\n" % (a.signal.encode(), b" to the group" if a.group else b""))
         if p.poll() is None:
-            os.kill(p.pid, sig)
+            if a.group:
+                os.killpg(p.pid, sig)
+            else:
+                os.kill(p.pid, sig)
             sent, sent_at = True, time.monotonic()
         deadline = None
     if not r:

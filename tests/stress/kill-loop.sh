@@ -4,7 +4,8 @@
 # the unprivileged test user, $KILLS times (default 50; `make check` runs 12
 # through tests/integration/t-interrupts.sh, `make stress` the full loop).
 #
-# Each build runs under tests/lib/kill-at.py, a child subreaper: a descendant
+# Every other SIGINT goes to the build's whole process group, as a terminal's
+# Ctrl-C does.  Each build runs under tests/lib/kill-at.py, a child subreaper: a descendant
 # of the build that outlives it is re-parented there whatever session it
 # moved to, so "no process of the build is alive" is checked by PID, never by
 # name.  After every kill:
@@ -62,12 +63,14 @@ if [ "$users" != root ]; then
         STORE[$u]=$(user_dir)/store
 fi
 
-phases=(pull extract run export push)
-sigs=(INT TERM KILL)
+# KILL_PHASES, KILL_SIGNALS: narrow the loop down (to chase one case)
+read -ra phases <<<"${KILL_PHASES:-pull extract run export push}"
+read -ra sigs <<<"${KILL_SIGNALS:-INT TERM KILL}"
+np=${#phases[@]}; ns=${#sigs[@]}
 # what marks the start of each phase in the build's output, and how long it lasts (ms)
 # (base layers are fetched when the first RUN needs them)
-declare -A AT=([pull]='\] RUN ' [extract]='extracting into' [run]='^run-started' [export]='^run-finished' [push]='^built sha256:')
-declare -A SPAN=([pull]=250 [extract]=300 [run]=700 [export]=500 [push]=400)
+declare -A AT=([pull]='\] RUN ' [extract]='extracting into' [run]='^run-started' [export]='^run-finished' [push]='^debug: push start ')
+declare -A SPAN=([pull]=250 [extract]=300 [run]=700 [export]=500 [push]=300)
 
 # our mounts: anything naming this test's directory
 our_mounts() { grep -c -- "$IB_TMP" /proc/self/mountinfo; }
@@ -87,8 +90,8 @@ full_build() { # user store log
 fresh_n=0
 declare -A TALLY
 for ((i = 0; i < KILLS; i++)); do
-        ph=${phases[i % 5]}; sg=${sigs[i % 3]}
-        set -- $users; nu=$#; idx=$(( (i / 5) % nu + 1 )); u=${!idx}
+        ph=${phases[i % np]}; sg=${sigs[i % ns]}
+        set -- $users; nu=$#; idx=$(( (i / np) % nu + 1 )); u=${!idx}
         if [ "$ph" = pull ] || [ "$ph" = extract ]; then
                 fresh_n=$((fresh_n + 1))
                 if [ "$u" = root ]; then s=$IB_TMP/fresh-$fresh_n; else s=$(user_dir)/store; fi
@@ -97,7 +100,10 @@ for ((i = 0; i < KILLS; i++)); do
         fi
         log=$IB_TMP/kill-$i.log
         build_cmd "$u" "$s"
-        res=$(python3 "$IB_SRCDIR/tests/lib/kill-at.py" --signal "$sg" --at "${AT[$ph]}" --delay-ms "${SPAN[$ph]}" \
+        # every other SIGINT goes to the whole process group, as Ctrl-C in a terminal
+        grp=""; to=""
+        if [ "$sg" = INT ] && [ $(( (i / ns) % 2 )) = 1 ]; then grp=--group; to=" (to the group)"; fi
+        res=$(python3 "$IB_SRCDIR/tests/lib/kill-at.py" --signal "$sg" $grp --at "${AT[$ph]}" --delay-ms "${SPAN[$ph]}" \
                 --grace 30 --settle 5 --log "$log" -- "${CMD[@]}"); rc=$?
         problems=""
         [ $rc = 0 ] || problems="$problems; kill-at: $res"
@@ -105,9 +111,9 @@ for ((i = 0; i < KILLS; i++)); do
         v=$(store_verify "$s") || problems="$problems; store verify: $(echo "$v" | tail -5)"
         case "$res" in *sent=yes*) TALLY[$ph-$sg]=$(( ${TALLY[$ph-$sg]:-0} + 1 )) ;; esac
         if [ -z "$problems" ]; then
-                _tap_point 0 "kill $((i + 1)): SIG$sg during $ph as $u: $res; nothing left, store clean"
+                _tap_point 0 "kill $((i + 1)): SIG$sg$to during $ph as $u: $res; nothing left, store clean"
         else
-                _tap_point 1 "kill $((i + 1)): SIG$sg during $ph as $u"
+                _tap_point 1 "kill $((i + 1)): SIG$sg$to during $ph as $u"
                 diag "$problems" "log:"; tail -n 15 "$log" | sed 's/^/#   /'
         fi
         if [ "$s" != "${STORE[$u]}" ]; then
