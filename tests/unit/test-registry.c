@@ -392,6 +392,39 @@ static void test_error_text(void)
         IB_OK(ib_same_origin("https://a:5000/v2/x", "https://a:5000/other") && !ib_same_origin("https://a/v2/", "http://a/v2/") &&
                       !ib_same_origin("https://a/v2/", "https://b/v2/") && ib_same_origin("https://a/x", "https://a:443/y"),
               "same-origin check (scheme, host, port)");
+        IB_OK(ib_url_msg_len("https://s3.example/b/x?X-Amz-Signature=secret") == (int) strlen("https://s3.example/b/x"),
+              "a URL in a message stops before its query (a pre-signed URL's signature)");
+        IB_OK(ib_url_msg_len("http://r/v2/x/blobs/sha256:ab#frag") == (int) strlen("http://r/v2/x/blobs/sha256:ab") &&
+                      ib_url_msg_len("http://r/v2/") == 12,
+              "... and before a fragment; a plain URL is shown whole");
+}
+
+static void test_cancel(void)
+{
+        struct ib_registry_opts o;
+        struct ib_registry *r = NULL;
+        _cleanup_err_ struct ib_err *e = NULL;
+        int p[2];
+        uint64_t t0;
+
+        IB_OK(pipe(p) == 0, "a cancel pipe");
+        ib_registry_opts_init(&o);
+        IB_OK(o.cancel_fd == -1, "no cancel fd by default");
+        o.cancel_fd = p[0];
+        IB_OK(ib_registry_new(&o, &r, &e) == 0, "a client with a cancel fd");
+        IB_OK(!ib_registry_cancelled(r), "not cancelled while the pipe is empty");
+        t0 = ib_now_ms();
+        IB_OK(ib_registry_sleep(r, 50, "x", &e) == 0 && ib_now_ms() - t0 >= 50, "a backoff sleeps its time");
+        IB_OK(write(p[1], "x", 1) == 1, "the signal handler's write");
+        IB_OK(ib_registry_cancelled(r), "cancelled once the pipe is readable");
+        t0 = ib_now_ms();
+        IB_OK(ib_registry_sleep(r, 10000, "blob sha256:ab", &e) == -ECANCELED && ib_now_ms() - t0 < 1000,
+              "a backoff ends at once when cancelled ...");
+        IB_STREQ(e ? e->msg : "", "blob sha256:ab: interrupted", "... naming what was interrupted");
+        ib_registry_free(r);
+        ib_registry_opts_release(&o);
+        close(p[0]);
+        close(p[1]);
 }
 
 int main(void)
@@ -404,5 +437,6 @@ int main(void)
         test_platform();
         test_media_types();
         test_error_text();
+        test_cancel();
         return ib_t_done();
 }
