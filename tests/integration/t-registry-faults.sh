@@ -134,11 +134,19 @@ like "$out" "^$X/pushcut@sha256:" "push succeeds when an upload is cut in the mi
 like "$(cat "$PROXY_LOG")" "upload cut at" "... the proxy did cut an upload"
 ok "... the pushed image is whole (skopeo copies it back)" \
         skopeo copy -q --src-tls-verify=false "docker://$REGISTRY/pushcut:5" "oci:$IB_TMP/back:5"
+: >"$PROXY_LOG"
+fault corrupt 1 "/blobs/uploads/"
+"$IMGBUILD" push --root "$IB_TMP/p8" "oci:$L" "$X/pushbad:1" >"$IB_TMP/out" 2>"$IB_TMP/err"; rc=$?
+like "$(cat "$PROXY_LOG")" "upload corrupted" "the proxy corrupts an upload on its way ..."
+diag "$(cat "$IB_TMP/err")"
+is "$rc:$(cut -d@ -f1 "$IB_TMP/out")" "0:$X/pushbad" "... the registry refuses it (DIGEST_INVALID) and the push succeeds on a retry"
+ok "... the pushed image is whole (skopeo copies it back)" \
+        skopeo copy -q --src-tls-verify=false "docker://$REGISTRY/pushbad:1" "oci:$IB_TMP/back:bad"
 fault loop 0 "/blobs/uploads/"
 "$IMGBUILD" push --root "$IB_TMP/p7" --push-retry 1 "oci:$L" "$X/pushed3:1" >/dev/null 2>"$IB_TMP/err"
 is "$?" 1 "push fails on a redirect loop"
 diag "$(cat "$IB_TMP/err")"; like "$(cat "$IB_TMP/err")" "^imgbuild: push $X/pushed3:1: upload of sha256:[0-9a-f]{64}: .*more than 10 redirects" "... and names the reference and the loop"
 fault giant 0 "/manifests/"
-for p in p1 p2 p3 p4 p5 p6 p7; do store_verify "$IB_TMP/$p" >"$IB_TMP/verify.$p" 2>&1 || echo "$p"; done >"$IB_TMP/bad"
+for p in p1 p2 p3 p4 p5 p6 p7 p8; do store_verify "$IB_TMP/$p" >"$IB_TMP/verify.$p" 2>&1 || echo "$p"; done >"$IB_TMP/bad"
 is "$(cat "$IB_TMP/bad")" "" "every push store verifies clean"
 done_testing

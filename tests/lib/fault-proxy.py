@@ -11,7 +11,8 @@ them (0: all of them) according to --mode:
   notjson  answer GET with 200, a manifest media type and an HTML body
   giant    answer GET with 200 and a manifest of --giant bytes (valid JSON)
   loop     answer 307 pointing at the same URL (a redirect loop)
-  corrupt  forward, with one byte of the body changed
+  corrupt  forward, with one byte of the body changed (of the answer to a
+           GET, of the request body of a PUT or PATCH)
   schema1  answer GET with an old Docker schema 1 manifest
   redirect answer 307 to http://localhost:PORT/__blob<path> (another origin,
            like blob storage); those requests are logged with "auth=yes|no"
@@ -83,10 +84,10 @@ class H(BaseHTTPRequestHandler):
             num = state["n"]
             if args.mode != "none" and re.search(args.match, self.path) and self.command in ("GET", "HEAD", "PUT", "PATCH", "POST"):
                 if args.count == 0 or state["faulted"] < args.count:
-                    get_only = ("corrupt", "trickle", "notjson", "giant")
+                    get_only = ("trickle", "notjson", "giant")
                     if not (args.mode in get_only and self.command != "GET") and \
-                            not (args.mode == "cut" and self.command not in ("GET", "PUT", "PATCH")) and \
-                            not (args.mode == "cut" and self.command != "GET" and n < 2):
+                            not (args.mode in ("cut", "corrupt") and self.command not in ("GET", "PUT", "PATCH")) and \
+                            not (args.mode in ("cut", "corrupt") and self.command != "GET" and n < 2):
                         state["faulted"] += 1
                         fault = args.mode
         rng = self.headers.get("Range", "-")
@@ -98,6 +99,10 @@ class H(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         body = self.rfile.read(n) if n else None
+        if fault == "corrupt" and self.command in ("PUT", "PATCH") and body:
+            i = len(body) // 2
+            body = body[:i] + bytes([body[i] ^ 0xff]) + body[i + 1:]
+            log("%d %s %s -> upload corrupted" % (num, self.command, self.path))
         path = self.path
         hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         if path.startswith("/__blob/"):
