@@ -46,16 +46,17 @@ RUN echo run-started && head -c 6000000 /dev/urandom >/data && (sleep 30 &) && s
 COPY f /f
 EOF
 
-users=root
-if setup_test_user >/dev/null 2>&1; then
-        users="root $IB_TEST_USER"
+me=$(id -un)   # root in CI; as a normal user, the loop runs as that user only
+users=$me
+if is_root && setup_test_user >/dev/null 2>&1; then
+        users="$me $IB_TEST_USER"
 else
-        skip "the unprivileged user: cannot create $IB_TEST_USER (not root)"
+        skip "the unprivileged test user: cannot create $IB_TEST_USER (not root)"
 fi
 # per user: the imgbuild binary, the command prefix, the shared store
 declare -A BIN PFX STORE
-BIN[root]=$IMGBUILD; PFX[root]=""; STORE[root]=$IB_TMP/store-root
-if [ "$users" != root ]; then
+BIN[$me]=$IMGBUILD; PFX[$me]=""; STORE[$me]=$IB_TMP/store-$me
+if [ "$users" != "$me" ]; then
         u=$IB_TEST_USER
         BIN[$u]=$IMGBUILD_USER_BIN
         home=$(getent passwd "$u" | cut -d: -f6)
@@ -94,7 +95,7 @@ for ((i = 0; i < KILLS; i++)); do
         set -- $users; nu=$#; idx=$(( (i / np) % nu + 1 )); u=${!idx}
         if [ "$ph" = pull ] || [ "$ph" = extract ]; then
                 fresh_n=$((fresh_n + 1))
-                if [ "$u" = root ]; then s=$IB_TMP/fresh-$fresh_n; else s=$(user_dir)/store; fi
+                if [ "$u" = "$me" ]; then s=$IB_TMP/fresh-$fresh_n; else s=$(user_dir)/store; fi
         else
                 s=${STORE[$u]}
         fi
@@ -122,7 +123,7 @@ for ((i = 0; i < KILLS; i++)); do
                 ok "... the next build on that store succeeds ($out)" test $rc = 0 -a "$(our_mounts)" = 0 ||
                         tail -n 10 "$log.next" | sed 's/^/#   /'
                 ok "... and the store verifies after it" store_verify "$s"
-                [ "$u" = root ] && rm -rf "$s"
+                [ "$u" = "$me" ] && rm -rf "$s"
         fi
 done
 for u in $users; do
