@@ -156,4 +156,15 @@ out=$(KANIKO_NO_PUSH=true "$IMGBUILD" --root "$ST" --context "$CTX" -d "$REG/x:1
 is "$?" 0 "KANIKO_NO_PUSH=true: no push to a destination that does not answer"
 KANIKO_NO_PUSH=maybe "$IMGBUILD" --root "$ST" --context "$CTX" >/dev/null 2>&1
 is "$?" 2 "KANIKO_NO_PUSH=maybe is a usage error"
+# Kaniko's --registry-map form (pairs separated by ';') and
+# --skip-default-registry-fallback: with the map applying, the image's own
+# registry is never asked.
+out=$("$IMGBUILD" pull --root "$ST" --image-download-retry 0 --skip-default-registry-fallback \
+        --registry-map "quay.invalid=127.0.0.1:8;example.invalid=$REG" example.invalid/x:1 2>&1)
+like "$out" "$REG/v2/" "the second pair of a Kaniko --registry-map applies"
+[[ $out != *"example.invalid/v2/"* ]]; _tap_point $? "--skip-default-registry-fallback: the original registry is not tried"
+out=$("$IMGBUILD" pull --root "$ST" --image-download-retry 0 --registry-map "example.invalid=$REG" example.invalid/x:1 2>&1)
+like "$out" "example.invalid/v2/" "without it, the original registry is tried last"
+"$IMGBUILD" pull --root "$ST" --registry-map "=x" example.invalid/x:1 >/dev/null 2>&1
+is "$?" 2 "a malformed --registry-map is a usage error"
 done_testing

@@ -95,5 +95,14 @@ KANIKO_NO_PUSH=true kaniko "$IB_TMP/s2" -c "$W" -d "$R/app/img:never" >/dev/null
 is "$?" 0 "KANIKO_NO_PUSH=true with -d builds"
 skopeo inspect --tls-verify=false --creds "$U:$P" "docker://$R/app/img:never" >/dev/null 2>&1
 is "$?" 1 "and pushes nothing"
+# 6. --kaniko-dir DIR and KANIKO_DIR: credentials from DIR/.docker; DOCKER_CONFIG naming the file
+KD=$IB_TMP/kdir; mkdir -p "$KD/.docker"; printf '%s' "$config" >"$KD/.docker/config.json"
+plain() { env -u DOCKER_CONFIG -u REGISTRY_AUTH_FILE -u XDG_RUNTIME_DIR HOME="$IB_TMP/home" "$@"; }
+plain IMGBUILD_ROOT="$IB_TMP/s6" "$IMGBUILD" -c "$W" --no-push --kaniko-dir "$KD" >/dev/null 2>&1
+is "$?" 0 "--kaniko-dir DIR: credentials from DIR/.docker/config.json"
+plain IMGBUILD_ROOT="$IB_TMP/s7" KANIKO_DIR="$KD" "$IMGBUILD" -c "$W" --no-push >/dev/null 2>&1
+is "$?" 0 "KANIKO_DIR=DIR: the same"
+plain IMGBUILD_ROOT="$IB_TMP/s8" DOCKER_CONFIG="$KD/.docker/config.json" "$IMGBUILD" -c "$W" --no-push >/dev/null 2>&1
+is "$?" 0 "DOCKER_CONFIG naming the file itself, as Kaniko allows"
 [ -n "$made" ] && is "$(ls -A /kaniko)" "" "the host's /kaniko (made here as a mount point) was never written"
 done_testing
