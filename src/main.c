@@ -99,25 +99,6 @@ static bool is_global_option(const char *a)
         return false;
 }
 
-/* No verb and an option that is not a global one (possibly after global
- * ones: `imgbuild -v debug --context DIR`): Kaniko's executor command line.
- * Returns the index of that option, or 0. */
-static int kaniko_start(int argc, char **argv)
-{
-        for (int i = 1; i < argc; i++) {
-                const char *a = argv[i];
-                if (a[0] != '-' || !a[1] || strcmp(a, "--") == 0)
-                        return 0;
-                if (!is_global_option(a))
-                        return i;
-                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--version") == 0)
-                        return 0;
-                if (!strchr(a, '=') && !(a[1] != '-' && a[2]))
-                        i++;    /* its argument is the next word */
-        }
-        return 0;
-}
-
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -127,14 +108,13 @@ int main(int argc, char **argv)
                 {},
         };
         const char *lvl = getenv("IMGBUILD_VERBOSITY");
-        int c, kaniko;
+        int c;
 
         ib_log_set_handler(log_to_stderr, NULL);
         /* Kaniko's executor takes its flags with no verb: `imgbuild --context
          * dir:///workspace --destination r/i:t` is a build.  Our own global
          * options keep their meaning. */
-        kaniko = kaniko_start(argc, argv);
-        if (kaniko == 1) {
+        if (argc > 1 && argv[1][0] == '-' && !is_global_option(argv[1])) {
                 optind = 0;
                 argv[0] = (char *) "build";
                 return ib_cmd_build(argc, argv);
@@ -142,8 +122,7 @@ int main(int argc, char **argv)
         if (lvl && ib_log_level_parse(lvl, &ib_log_level_max) < 0)
                 return ib_cli_usage_error(NULL, "IMGBUILD_VERBOSITY: unknown level '%s'", lvl);
         /* '+': stop at the first non-option, which is the verb. */
-        /* with Kaniko's flags after global ones, read only the global ones here */
-        while ((c = getopt_long(kaniko ? kaniko : argc, argv, "+v:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'v':
                         if (ib_log_level_parse(optarg, &ib_log_level_max) < 0)
@@ -158,17 +137,10 @@ int main(int argc, char **argv)
                         return ib_cli_usage_error(NULL, "unknown option");
                 }
         }
-        if (kaniko) {
-                char **av = argv + kaniko - 1;
-                av[0] = (char *) "build";
-                optind = 0;
-                return ib_cmd_build(argc - kaniko + 1, av);
-        }
         if (optind >= argc) {
                 usage(stderr);
                 return IB_EXIT_USAGE;
         }
-
         for (size_t i = 0; i < IB_ELEMENTSOF(verbs); i++) {
                 if (strcmp(verbs[i].name, argv[optind]) == 0) {
                         char **av = argv + optind;

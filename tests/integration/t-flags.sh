@@ -130,8 +130,6 @@ done
 tar -C "$CTX" -cf "$IB_TMP/ctx.tar" .
 ok "tar:// context with -f" "$IMGBUILD" --root "$ST" --no-push --context "tar://$IB_TMP/ctx.tar" -f "$CTX/Dockerfile"
 ok "dir:// context" "$IMGBUILD" --root "$ST" --no-push --context "dir://$CTX"
-"$IMGBUILD" -v warn --context "$CTX" --root "$ST" --no-push >/dev/null 2>&1
-is "$?" 0 "global -v before Kaniko's flags still means build"
 
 # Accepted-and-ignored flags say so; -q silences the note.
 out=$("$IMGBUILD" --root "$ST" --no-push --context "$CTX" --snapshot-mode redo --use-new-run 2>&1 >/dev/null)
