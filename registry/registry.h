@@ -159,6 +159,8 @@ struct ib_registry_opts {
         unsigned max_parallel;          /* blobs in flight at once (default 4) */
         uint64_t chunk_size;            /* uploads larger than this go in PATCH chunks (default 32 MiB) */
         unsigned retry_base_ms;         /* first backoff (default 500 ms; doubles, max 10 s) */
+        int cancel_fd;                  /* when readable, transfers and backoffs stop with ECANCELED
+                                         * (the CLI's SIGINT/SIGTERM pipe; -1: none) */
 };
 void ib_registry_opts_init(struct ib_registry_opts *o);
 void ib_registry_opts_release(struct ib_registry_opts *o);

@@ -85,7 +85,8 @@ static void build_usage(FILE *out)
                 "      --cache-run-layers[=BOOL]      cache RUN layers in the registry (default true)\n"
                 "      --cache-copy-layers[=BOOL]     cache COPY/ADD layers in the registry (default false)\n"
                 "      --no-push-cache                look the registry cache up, never push to it\n"
-                "  -q, --quiet                        print only the image digest\n"
+                "  -q, --quiet                        print only the image digest (RUN output to stderr)\n"
+                IB_OUTPUT_HELP
                 "  -h, --help                         show this help\n");
         ib_regopts_help(out);
         kaniko_usage(out);
@@ -399,6 +400,10 @@ static int handle_opt(struct build_cli *c, int opt, const char *arg)
         case 'q':
                 c->quiet = true;
                 return 0;
+        case 'v':
+        case IB_OPT_PROGRESS:
+        case IB_OPT_LOG_FORMAT:
+                return ib_output_opt(opt, arg, "build") == 1 ? 0 : IB_EXIT_USAGE;
         case O_CACHE:
         case O_CACHE_RUN_LAYERS:
         case O_CACHE_COPY_LAYERS: {
@@ -501,6 +506,7 @@ static int push_destinations(struct build_cli *c, const struct ib_build_result *
                 return 0;
         if (ib_registry_new(&c->ro.opts, &reg, err) < 0)
                 return -EIO;
+        ib_registry_set_progress(reg, ib_xfer_progress, (void *) "push");
         for (char **t = c->o.tags; *t; t++) {
                 _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
                 struct ib_push_result pr = { 0 };
@@ -541,6 +547,65 @@ static void cli_release(struct build_cli *c)
         free(c->cache_repo);
         free(c->dockerfile);
         free(c->root);
+}
+
+/* Why this privilege mode, for -v debug: the rules of ib_userns_enter. */
+static void explain_mode(const struct ib_privmode *m)
+{
+        switch (m->kind) {
+        case IB_PRIV_ROOT:
+                ib_debug("privilege mode: uid 0 outside any user namespace: a new user namespace maps all ids "
+                         "to themselves");
+                break;
+        case IB_PRIV_ROOTLESS:
+                ib_debug("privilege mode: uid %u has ranges in /etc/subuid and /etc/subgid: newuidmap/newgidmap map "
+                         "0 to it and 1.. to the ranges", (unsigned) m->host_uid);
+                break;
+        case IB_PRIV_SINGLE_ID:
+                ib_debug("privilege mode: uid %u has no usable subordinate ids: only it is mapped (to 0); files "
+                         "of other owners collapse", (unsigned) m->host_uid);
+                break;
+        case IB_PRIV_USERNS:
+                ib_debug("privilege mode: already uid 0 with CAP_SYS_ADMIN in a user namespace (a pod with "
+                         "hostUsers: false): only a mount namespace is made");
+                break;
+        default:
+                break;
+        }
+        for (size_t i = 0; i < m->uids.n; i++)
+                ib_debug("privilege mode: uid map %u %u %u", m->uids.r[i].inside, m->uids.r[i].outside,
+                         m->uids.r[i].count);
+        if (m->note[0])
+                ib_debug("privilege mode: %s", m->note);
+}
+
+/* The registry credentials file a push or pull would read (registry/creds.c's
+ * search order), for -v debug. */
+static void explain_auth_file(void)
+{
+        _cleanup_free_ char *auth = NULL;
+
+        if (ib_log_level_max < IB_LOG_DEBUG)
+                return;
+        auth = ib_auth_file_find();
+        ib_debug("registry config: %s (searched: $DOCKER_CONFIG/config.json, ~/.docker/config.json, "
+                 "/kaniko/.docker/config.json, $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json)",
+                 auth ? auth : "none found, anonymous access");
+}
+
+/* Once at the top of a build: mode, store, CPUs; -v debug says why. */
+static void build_start(const struct ib_privmode *mode, const char *mode_line, const char *root)
+{
+        struct ib_event ev = { .kind = IB_EV_BUILD_START, .level = IB_LOG_INFO };
+
+        ev.u.start.version = IB_VERSION;
+        ev.u.start.mode = ib_privmode_name(mode->kind);
+        ev.u.start.mode_detail = mode_line;
+        ev.u.start.store = root;
+        ev.u.start.cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        ib_event_emit(&ev);
+        explain_mode(mode);
+        explain_auth_file();
 }
 
 static int run_build(struct build_cli *c)
@@ -591,15 +656,17 @@ static int run_build(struct build_cli *c)
         }
         if (ib_userns_enter(&mode, &err) < 0)
                 return ib_cli_fail(&err);
+        ib_output_start();      /* this process (the namespace's child) now owns the terminal's redraws */
         mode_line = ib_privmode_describe(&mode);
-        ib_log(IB_LOG_INFO, "imgbuild %s: privilege mode %s; store %s; %ld CPUs", IB_VERSION, mode_line, c->root,
-               sysconf(_SC_NPROCESSORS_ONLN));
-        if (mode.note[0])
-                ib_log(IB_LOG_DEBUG, "%s", mode.note);
+        build_start(&mode, mode_line, c->root);
         c->o.mode = &mode;
+        c->o.relay_output = ib_output_wants_lines();
+        if (c->quiet)
+                c->o.run_stdout_fd = STDERR_FILENO;     /* stdout is for the digest alone */
         if (setup_signals() < 0)
                 return ib_cli_fail(&err);
         c->o.cancel_fd = cancel_pipe[0];
+        c->ro.opts.cancel_fd = cancel_pipe[0];  /* pulls and pushes stop too */
         r = ib_build_run(&c->o, &res, &err);
         if (r == -ECHILD) {
                 ib_cli_fail(&err);
@@ -611,11 +678,19 @@ static int run_build(struct build_cli *c)
                         ib_log(IB_LOG_ERROR, "interrupted by signal %d", (int) got_signal);
                 return ib_cli_fail(&err);
         }
-        r = push_destinations(c, &res, &err);
+        double t = ib_now();
+        /* a signal that came after the last step still means: stop, do not push */
+        if (got_signal)
+                r = ib_err_set(&err, ECANCELED, "build interrupted before the push");
+        else
+                r = push_destinations(c, &res, &err);
         if (r < 0) {
                 ib_build_result_release(&res);
+                if (got_signal)
+                        ib_log(IB_LOG_ERROR, "interrupted by signal %d", (int) got_signal);
                 return ib_cli_fail(&err);
         }
+        ib_build_summary_emit(&res, c->no_push || !c->o.tags ? 0 : ib_now() - t);
         if (c->quiet || !c->o.tags || c->no_push)
                 printf("%s\n", res.image->manifest_digest);
         ib_build_result_release(&res);
@@ -743,6 +818,7 @@ int ib_cmd_build(int argc, char **argv)
                 { "no-push-cache", no_argument, NULL, O_NO_PUSH_CACHE },
                 { "cache-dir", required_argument, NULL, O_CACHE_DIR },
                 { "quiet", no_argument, NULL, 'q' },
+                IB_OUTPUT_LONGOPTS,
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -753,7 +829,7 @@ int ib_cmd_build(int argc, char **argv)
         int opt, r;
 
         ib_regopts_init(&c.ro);
-        while ((opt = getopt_long(argc, argv, "f:c:t:d:b:qh", lo, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "f:c:t:d:b:qhv:", lo, NULL)) != -1) {
                 if (opt == 'h') {
                         build_usage(stdout);
                         cli_release(&c);
@@ -798,7 +874,10 @@ int ib_cmd_build(int argc, char **argv)
         }
         if (!c.root)
                 c.root = ib_store_default_root();
+        ib_output.quiet = c.quiet;
+        ib_output_start();
         r = run_build(&c);
+        ib_output_end();
         cli_release(&c);
         return r;
 }
