@@ -63,7 +63,10 @@ like "$verbs" "build" "imgbuild help lists the verbs"
 compare "imgbuild (global)" "$("$IMGBUILD" --help | help_flags)" "$(man_flags "$M/imgbuild.1")"
 for v in $verbs; do
         page=$M/imgbuild-$v.1
-        h=$("$IMGBUILD" "$v" --help 2>&1 | help_flags)
+        # a verb with sub-commands (store du, ...) lists them under "Commands:";
+        # its flags are those of every sub-command's --help too
+        subs=$("$IMGBUILD" "$v" --help 2>&1 | awk '/^Commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { exit }')
+        h=$({ "$IMGBUILD" "$v" --help 2>&1; for s in $subs; do "$IMGBUILD" "$v" "$s" --help 2>&1; done; } | help_flags)
         if [ ! -f "$page" ]; then
                 # version and help are described in imgbuild(1) and take no options
                 case $v in version | help) is "$h" "" "$v: no options and no page of its own"; continue ;; esac
