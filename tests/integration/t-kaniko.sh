@@ -104,5 +104,17 @@ plain IMGBUILD_ROOT="$IB_TMP/s7" KANIKO_DIR="$KD" "$IMGBUILD" -c "$W" --no-push 
 is "$?" 0 "KANIKO_DIR=DIR: the same"
 plain IMGBUILD_ROOT="$IB_TMP/s8" DOCKER_CONFIG="$KD/.docker/config.json" "$IMGBUILD" -c "$W" --no-push >/dev/null 2>&1
 is "$?" 0 "DOCKER_CONFIG naming the file itself, as Kaniko allows"
+# 7. --push-ignore-immutable-tag-errors: a registry that refuses to move a tag
+if start_registry && start_fault_proxy "$REGISTRY" immutable 0 "/manifests/"; then
+        plain DOCKER_CONFIG="$KD/.docker" IMGBUILD_ROOT="$IB_TMP/s2" "$IMGBUILD" -c "$W" -d "$PROXY/app:1" >/dev/null 2>"$IB_TMP/err"
+        is "$?" 1 "a tag the registry keeps immutable fails the push"
+        like "$(cat "$IB_TMP/err")" "TAG_INVALID" "naming the registry's error"
+        plain DOCKER_CONFIG="$KD/.docker" IMGBUILD_ROOT="$IB_TMP/s2" "$IMGBUILD" -c "$W" -d "$PROXY/app:1" --push-ignore-immutable-tag-errors \
+                >/dev/null 2>"$IB_TMP/err"
+        is "$?" 0 "--push-ignore-immutable-tag-errors: the build succeeds"
+        like "$(cat "$IB_TMP/err")" "warning: .*immutable" "with a warning"
+else
+        skip "cannot start the registry and the fault proxy"
+fi
 [ -n "$made" ] && is "$(ls -A /kaniko)" "" "the host's /kaniko (made here as a mount point) was never written"
 done_testing
