@@ -168,4 +168,15 @@ out=$("$IMGBUILD" pull --root "$ST" --image-download-retry 0 --registry-map "exa
 like "$out" "example.invalid/v2/" "without it, the original registry is tried last"
 "$IMGBUILD" pull --root "$ST" --registry-map "=x" example.invalid/x:1 >/dev/null 2>&1
 is "$?" 2 "a malformed --registry-map is a usage error"
+# KANIKO_REGISTRY_MIRROR and KANIKO_REGISTRY_MAP add to the flags: with no
+# fallback the base is asked of them only (and they do not answer)
+mkdir -p "$IB_TMP/ctx2"
+echo 'FROM busybox:1.36' >"$IB_TMP/ctx2/hub.Dockerfile"
+echo 'FROM example.invalid/x:1' >"$IB_TMP/ctx2/other.Dockerfile"
+out=$(KANIKO_REGISTRY_MIRROR=$REG "$IMGBUILD" --root "$ST" --no-push --context "$IB_TMP/ctx2" -f hub.Dockerfile \
+        --skip-default-registry-fallback --image-download-retry 0 2>&1)
+like "$out" "FROM busybox:1.36.*$REG/v2/" "KANIKO_REGISTRY_MIRROR is a mirror for docker.io"
+out=$(KANIKO_REGISTRY_MAP="example.invalid=$REG" "$IMGBUILD" --root "$ST" --no-push --context "$IB_TMP/ctx2" \
+        -f other.Dockerfile --skip-default-registry-fallback --image-download-retry 0 2>&1)
+like "$out" "FROM example.invalid/x:1.*$REG/v2/" "KANIKO_REGISTRY_MAP maps a registry"
 done_testing

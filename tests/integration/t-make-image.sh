@@ -44,4 +44,14 @@ if is_root; then
 else
         skip "chroot into the image needs root"
 fi
+# make image DEST=...: the same image, pushed (the layer cache makes it quick)
+if command -v docker-registry >/dev/null && start_registry; then
+        make -s -C "$IB_SRCDIR" image IMAGE_BIN="$IMGBUILD" IMAGE_OUT="$O" IMAGE_CTX="$IB_TMP/ctx" \
+                IMAGE_STORE="$IB_TMP/store" DEST="$REGISTRY/tools/imgbuild:1" >"$IB_TMP/log2" 2>&1
+        is "$?" 0 "make image DEST=REG/tools/imgbuild:1"
+        pushed=$(skopeo inspect --tls-verify=false "docker://$REGISTRY/tools/imgbuild:1" 2>/dev/null | jq -r .Digest)
+        is "$pushed" "$(skopeo inspect "oci:$O:latest" | jq -r .Digest)" "the registry has the same image as the layout"
+else
+        skip "docker-registry is needed for make image DEST="
+fi
 done_testing
