@@ -3,20 +3,28 @@
 # (image/Dockerfile).  imgbuild links libcurl, libarchive, OpenSSL and more,
 # which have no static builds in Debian, so the context holds the binary and
 # every shared library ldd lists for it and for newuidmap/newgidmap, at their
-# own paths (the dynamic loader included), the CA bundle and a static busybox.
+# own paths (the dynamic loader included) and those it loads with dlopen(),
+# the CA bundle and a static busybox.
 set -eu
 bin=$1 ctx=$2
 rm -rf "$ctx"
 mkdir -p "$ctx/rootfs/usr/bin" "$ctx/rootfs/etc/ssl/certs" "$ctx/busybox"
 
 copy_with_libs() { # FILE DEST-IN-ROOTFS
-        install -D -m "$(stat -c %a "$1")" "$1" "$ctx/rootfs$2"
+        install -D -m "$(stat -L -c %a "$1")" "$1" "$ctx/rootfs$2"
         # "name => /path (addr)" and "/path (addr)" lines: copy each path, following links
         ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | while read -r lib; do
                 [ -e "$ctx/rootfs$lib" ] || install -D -m 0644 "$(readlink -f "$lib")" "$ctx/rootfs$lib"
         done
 }
 copy_with_libs "$bin" /usr/bin/imgbuild
+# libraries imgbuild may load with dlopen() on first use (ldd does not list
+# them): each one, found by its soname, with what it needs in turn
+for so in libcurl.so.4; do
+        p=$(ldconfig -p | awk -v so="$so" '$1 == so && $NF ~ /^\// { print $NF; exit }')
+        [ -n "$p" ] || { echo "prepare-context: $so not found" >&2; exit 1; }
+        copy_with_libs "$p" "$p"
+done
 for t in newuidmap newgidmap; do
         p=$(command -v "$t") || { echo "prepare-context: $t not found (Debian package uidmap)" >&2; exit 1; }
         copy_with_libs "$p" "/usr/bin/$t"

@@ -737,6 +737,9 @@ static int finish_options(struct build_cli *c)
                 if (ib_startswith(ctx, remote[i]))
                         return refuse("context '%s': remote contexts are not supported; use a directory, "
                                       "tar://FILE or - (a tar on stdin)", ctx);
+        if (c->cache_repo && ib_startswith(c->cache_repo, "oci:"))
+                return refuse("--cache-repo %s: a layer cache in an OCI layout is not supported; name a registry "
+                              "repository", c->cache_repo);
         if (c->context_sub_path) {
                 _cleanup_free_ char *sub = NULL;
                 if (strcmp(ctx, "-") == 0 || ib_startswith(ctx, "tar://"))
