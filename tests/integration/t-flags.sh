@@ -79,7 +79,7 @@ done
 
 # ------------------------------------------------------------ Kaniko's flags
 CTX=$IB_TMP/ctx TMP=$IB_TMP/scratch ST=$IB_TMP/store REG=127.0.0.1:9
-mkdir -p "$CTX" "$TMP" "$TMP/kaniko"
+mkdir -p "$CTX" "$TMP" "$TMP/kaniko" "$TMP/cache-dir"
 printf 'FROM scratch AS final\nARG K\nCOPY a /a\n' >"$CTX/Dockerfile"
 echo a >"$CTX/a"
 # the flags of the KANIKO COMPATIBILITY table: each listed flag must be there
