@@ -214,6 +214,7 @@ char *ib_path_join(const char *a, const char *b);
  *   layers/<diffid-hex>/ a layer in overlay form
  *   cache/               key -> layer + config delta
  *   tmp/                 per-build scratch; entries of dead processes removed at open
+ *   used/<kind>/<hex>    last use of an object (mtime), for prune; store.lock: see below
  * Everything appears under its final name only through rename(2) once complete. */
 struct ib_store {
         char *root;
