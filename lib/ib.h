@@ -143,6 +143,94 @@ int ib_log_level_parse(const char *s, enum ib_log_level *ret);
 #define ib_debug(...) do { if (ib_log_level_max >= IB_LOG_DEBUG) ib_log(IB_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define ib_trace(...) do { if (ib_log_level_max >= IB_LOG_TRACE) ib_log(IB_LOG_TRACE, __VA_ARGS__); } while (0)
 
+/* ---------------------------------------------------------------- events */
+/* Structured progress of a build, pull or push.  Library code (the engine in
+ * src/build*.c, the verbs' registry hooks) emits events; a renderer installed
+ * by the verb (src/progress.c: tty, plain or json) draws them.  Nothing is
+ * printed when no handler is installed.  ib_event_emit serializes handlers
+ * (a RUN output relay thread emits too), so a handler needs no lock. */
+enum ib_event_kind {
+        IB_EV_BUILD_START,      /* u.start: once, before the first step */
+        IB_EV_STEP_START,       /* u.step: a step begins (cache status known) */
+        IB_EV_STEP_END,         /* u.step: it ended; seconds, layer */
+        IB_EV_OUTPUT,           /* u.output: one line a RUN wrote (relayed mode only) */
+        IB_EV_TRANSFER,         /* u.xfer: pull/push progress of one blob */
+        IB_EV_SUMMARY,          /* u.summary: the build succeeded */
+        IB_EV_LOG,              /* u.log: an ib_log message (warnings, errors, ...) */
+};
+
+/* Phases of a build whose wall-clock seconds are added up (the bench helper's
+ * breakdown): keep IB_PHASE_COUNT last; names from ib_phase_name(). */
+enum ib_phase {
+        IB_PHASE_RESOLVE,       /* references -> manifests and configs */
+        IB_PHASE_PULL,          /* base layer blobs downloaded, registry cache lookups */
+        IB_PHASE_EXTRACT,       /* base layers unpacked into overlay form */
+        IB_PHASE_RUN,           /* RUN commands in the sandbox */
+        IB_PHASE_SNAPSHOT,      /* layer dirs walked, tarred, hashed, published (compression excluded) */
+        IB_PHASE_COMPRESS,      /* the compressor's share of the snapshots */
+        IB_PHASE_PUSH,          /* destinations and registry cache entries pushed */
+        IB_PHASE_COUNT
+};
+const char *ib_phase_name(enum ib_phase p);
+
+enum ib_xfer_state { IB_XFER_START, IB_XFER_BYTES, IB_XFER_DONE, IB_XFER_EXISTS, IB_XFER_MOUNTED, IB_XFER_RETRY };
+const char *ib_xfer_state_name(enum ib_xfer_state s);
+
+struct ib_stage_time {
+        const char *name;
+        double seconds;
+};
+
+struct ib_event {
+        enum ib_event_kind kind;
+        enum ib_log_level level;        /* INFO unless said otherwise */
+        union {
+                struct {
+                        const char *version, *mode, *mode_detail, *store;
+                        long cpus;
+                } start;
+                struct {
+                        const char *stage;      /* "build", "stage-1" */
+                        size_t index, total;    /* 1-based; FROM is 1 */
+                        const char *kind;       /* "RUN", "COPY", ... */
+                        const char *instruction;/* as written, continuation lines joined */
+                        bool onbuild, cached;
+                        double seconds;         /* STEP_END */
+                        const char *layer_digest;       /* STEP_END: the new layer, or NULL */
+                        uint64_t layer_size;
+                } step;
+                struct {
+                        const char *stage;
+                        unsigned source_line;   /* the RUN's line in the Dockerfile */
+                        const char *text;       /* one line, without its newline */
+                } output;
+                struct {
+                        const char *op;         /* "pull" or "push" */
+                        enum ib_xfer_state state;
+                        const char *digest;
+                        uint64_t done, total;   /* total 0: unknown */
+                } xfer;
+                struct {
+                        const char *digest;     /* image manifest digest */
+                        uint64_t size;          /* manifest + config + layer blobs, bytes */
+                        unsigned layers, new_layers, steps, cached, runs, extracted;
+                        double seconds;
+                        const struct ib_stage_time *stages;
+                        size_t n_stages;
+                        const double *phases;   /* IB_PHASE_COUNT seconds */
+                } summary;
+                struct {
+                        const char *msg;
+                } log;
+        } u;
+};
+typedef void (*ib_event_handler)(const struct ib_event *ev, void *userdata);
+void ib_event_set_handler(ib_event_handler h, void *userdata);  /* NULL: events are dropped */
+bool ib_event_active(void);
+void ib_event_emit(const struct ib_event *ev);
+/* Seconds on the monotonic clock. */
+double ib_now(void);
+
 /* --------------------------------------------------------------- hashing */
 /* SHA-256 via libcrypto (uses the CPU's SHA instructions where present). */
 #define IB_SHA256_LEN 32

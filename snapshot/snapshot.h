@@ -58,6 +58,7 @@ struct ib_layer_desc {
         uint64_t size;          /* blob size in bytes */
         const char *media_type; /* static string (IB_MEDIA_TYPE_LAYER_*) */
         uint64_t entries;       /* tar entries written */
+        double compress_seconds;        /* wall-clock time spent in the compressor (part of the export) */
 };
 void ib_layer_desc_release(struct ib_layer_desc *d);
 

@@ -36,6 +36,12 @@ void ib_bkey_addn(struct ib_bkey *k, const void *data, size_t n)
 
 void ib_bkey_add(struct ib_bkey *k, const char *s)
 {
+        /* -v debug shows what went into each key (the "why was this a miss"
+         * question); long inputs are cut, binary ones are trace-level. */
+        if (ib_log_level_max >= IB_LOG_DEBUG && s && strcmp(s, "imgbuild-step-v1"))
+                ib_debug("cache key: + %.*s%s", 300, s, strlen(s) > 300 ? "..." : "");
+        else if (!s)
+                ib_trace("cache key: + (unset)");
         if (!s) {
                 ib_sha256_update(k->h, "-", 1);         /* NULL differs from "" */
                 return;
@@ -55,6 +61,7 @@ void ib_bkey_addv(struct ib_bkey *k, char *const *v)
 void ib_bkey_finish(struct ib_bkey *k, char hex[IB_SHA256_HEX])
 {
         ib_sha256_final_hex(k->h, hex);
+        ib_debug("cache key: = %s", hex);
         ib_sha256_free(k->h);
         k->h = NULL;
 }
@@ -187,7 +194,9 @@ int ib_cache_remote_get(struct build *b, const char *key, struct ib_cache_entry 
         memset(ret, 0, sizeof(*ret));
         if (ib_ref_parse(refs, &ref, err) < 0 || ib_build_registry(b, err) < 0)
                 return -EINVAL;
+        double t = ib_now();
         r = ib_registry_pull(b->reg, b->store, ref, NULL, &pr, &e);
+        ib_build_phase_add(b, IB_PHASE_PULL, t);
         if (r < 0) {
                 /* a miss looks like any other failure here: report it at debug level only */
                 ib_debug("cache %s: %s", refs, e ? e->msg : "miss");
@@ -240,8 +249,13 @@ int ib_cache_remote_put(struct build *b, const char *key, const char *created, c
                 r = ib_build_registry(b, err);
         if (r == 0)
                 r = ib_image_commit(b->store, cfg, layer, layer ? 1 : 0, IB_FORMAT_OCI, &img, err);
-        if (r == 0)
+        if (r == 0) {
+                double t = ib_now();
+                ib_registry_set_progress(b->reg, ib_xfer_progress, (void *) "push");
                 r = ib_registry_push(b->reg, b->store->root, img->manifest_digest, ref, NULL, b->store, &pr, err);
+                ib_registry_set_progress(b->reg, ib_xfer_progress, (void *) "pull");
+                ib_build_phase_add(b, IB_PHASE_PUSH, t);
+        }
         ib_push_result_release(&pr);
         ib_image_config_free(cfg);
         return r < 0 ? ib_err_wrap(err, "cache push %s", refs) : 0;
