@@ -343,7 +343,8 @@ int ib_store_lock(struct ib_store *s, bool exclusive, int *ret_fd, struct ib_err
 typedef void (*ib_store_held_fn)(enum ib_store_kind kind, const char *hex, void *userdata);
 void ib_store_for_each_held(struct ib_store *s, ib_store_held_fn fn, void *userdata);
 /* Scratch left in tmp/ by processes that are gone (what the sweep at open could
- * not remove): calls @fn with the entry's name below tmp/. */
+ * not remove): calls @fn with the name below tmp/ of each entry whose lock
+ * (tmp/<name>.lock) is not held; lone lock files are left to the sweep. */
 typedef void (*ib_store_scratch_fn)(const char *name, void *userdata);
 void ib_store_for_each_stale(struct ib_store *s, ib_store_scratch_fn fn, void *userdata);
 
