@@ -35,7 +35,8 @@ for mode in root user; do
         mkdir -p "$d/ctx" "$d/ctx2"
         printf 'FROM base\nRUN echo hi > /hi\nCOPY f /f\n' >"$d/ctx/Dockerfile"
         echo data >"$d/ctx/f"
-        printf 'FROM base\nRUN sleep 4 && echo slept > /slept\n' >"$d/ctx2/Dockerfile"
+        # the second RUN needs the base layer dir again after the prune
+        printf 'FROM base\nRUN sleep 4 && echo slept > /slept\nRUN cat /slept\n' >"$d/ctx2/Dockerfile"
         chown -R "$IB_TEST_USER" "$d/ctx" "$d/ctx2"
         S=$d/store
 
