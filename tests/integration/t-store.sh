@@ -125,6 +125,25 @@ for mode in root user; do
         is "$RC" 0 "$mode: and the store verifies"
 done
 
+# du's view per tag pulled, and prune of a pulled image (root only: the
+# registry side is the same for both modes)
+if command -v docker-registry >/dev/null && command -v skopeo >/dev/null && start_registry; then
+        R=$REGISTRY P=$IB_TMP/pulled
+        skopeo copy -q --dest-tls-verify=false "oci:$BB:latest" "docker://$R/bb:1" >/dev/null 2>&1
+        "$IMGBUILD" pull --root "$P" "$R/bb:1" >/dev/null 2>&1
+        st root "" du --root "$P" --format json
+        is "$(echo "$OUT" | json_get '["images"][0]["name"]')" "$R/bb:1" "du names the tag pulled"
+        is "$(echo "$OUT" | json_get '["images"][0]["blobs"]') $(echo "$OUT" | json_get '["images"][0]["layers"]')" \
+                "3 0" "du: the image's manifest, config and layer blob, no layer dir (pull extracts nothing)"
+        st root "" prune --root "$P"
+        like "$OUT" "^freed 0 items" "prune keeps a fresh pull"
+        st root "" prune --root "$P" --keep-duration 0
+        ok "prune --keep-duration 0 removes the image and its tag record" \
+                test "$(count "$P/blobs/sha256")" = 0 -a ! -e "$P/cache/refs/$R/bb:1"
+else
+        skip "docker-registry and skopeo are needed for du's per-tag view"
+fi
+
 st root "" --help
 like "$OUT" "prune +remove what no recent build used" "store --help lists the commands"
 fails "store without a command is a usage error" "$IMGBUILD" store
