@@ -111,6 +111,13 @@ bool ib_snapshot_has_layer(const struct ib_store *store, const char *diff_id);
 int ib_snapshot_publish_dir(struct ib_store *store, const char *dir, const char *diff_id,
                             char **ret_dir, struct ib_err **err);
 
+/* `imgbuild store verify`'s layer part: every layers/<hex> dir must hold what
+ * its entries index lists (same types, regular files of the same size); other
+ * names in layers/ must be an index, a lock or a live writer's temp file.
+ * Appends problems to @r and counts layers (and those without an index). */
+struct ib_store_report;
+int ib_snapshot_verify_layers(struct ib_store *store, struct ib_store_report *r, struct ib_err **err);
+
 /* The entries index of a layer: layers/<diffid-hex>.entries, one line per tar
  * entry in tar order, written when the layer is imported (or by
  * ib_snapshot_index without extracting it), so a stage that only COPYs onto a

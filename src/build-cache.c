@@ -87,6 +87,7 @@ int ib_cache_get(struct build *b, const char *key, struct ib_cache_entry *ret)
         yajl_val l, sz;
 
         memset(ret, 0, sizeof(*ret));
+        ib_store_touch_used(b->store, IB_STORE_CACHE, key);
         if (ib_read_file(path, 1u << 20, &text, &len, &e) < 0) {
                 ib_err_free(&e);
                 return -ENOENT;
@@ -121,6 +122,7 @@ int ib_cache_put(struct build *b, const char *key, const char *created, const st
         _cleanup_free_ char *path = entry_path(b, key);
         _cleanup_buf_ struct ib_buf j = IB_BUF_INIT;
 
+        ib_store_touch_used(b->store, IB_STORE_CACHE, key);
         if (ib_mkdir_p(dir, 0755, err) < 0)
                 return -EIO;
         ib_buf_adds(&j, "{\"created\":");

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 static double now_s(void)
@@ -302,6 +303,21 @@ static int pending_dirs(struct build *b, struct bstage *s, struct ib_err **err)
         return s->pending_work ? 0 : -EIO;
 }
 
+/* A RUN that failed on a full disk often says so only as "I/O error" or not at
+ * all (busybox's head, a compiler's "cannot write"): when the file system the
+ * RUN wrote to (its upper dir, in the store's scratch) is full or out of
+ * inodes, say so next to the exit status.  NULL when there is room. */
+static char *store_full_note(const char *upper)
+{
+        struct statvfs v;
+
+        if (!upper || statvfs(upper, &v) < 0)
+                return NULL;
+        if ((uint64_t) v.f_bavail * v.f_frsize >= (256u << 10) && !(v.f_files > 0 && v.f_favail == 0))
+                return NULL;
+        return ib_strdupf(" (the store's file system is full: No space left on device in `%s`)", upper);
+}
+
 /* ------------------------------------------------------------------ RUN */
 
 /* The sandbox run, timed, its output relayed as events when the renderer
@@ -402,8 +418,9 @@ static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step
         if (status != 0) {
                 if (b->res)
                         b->res->run_status = status;
-                r = ib_err_set(err, 0, "%s:%u: RUN %s: exit status %d", b->df->path, st->in->line,
-                               st->in->text ? st->in->text : "(exec form)", status);
+                _cleanup_free_ char *full = store_full_note(upper);
+                r = ib_err_set(err, 0, "%s:%u: RUN %s: exit status %d%s", b->df->path, st->in->line,
+                               st->in->text ? st->in->text : "(exec form)", status, full ? full : "");
                 r = -ECHILD;
                 goto out;
         }

@@ -26,6 +26,7 @@ int ib_cmd_debug_copy(int argc, char **argv);   /* src/cmd-debug-copy.c: one COP
 int ib_cmd_debug_image(int argc, char **argv);  /* src/cmd-debug-image.c: image model and outputs driver for tests */
 int ib_cmd_pull(int argc, char **argv);         /* src/cmd-pull.c */
 int ib_cmd_push(int argc, char **argv);         /* src/cmd-push.c */
+int ib_cmd_store(int argc, char **argv);        /* src/cmd-store.c */
 
 /* ------------------------------------------------------------ output
  * src/progress.c: the renderers of ib_event and ib_log messages, chosen with

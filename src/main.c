@@ -14,6 +14,7 @@ static const struct ib_verb verbs[] = {
         { "debug-image", ib_cmd_debug_image, NULL },
         { "pull", ib_cmd_pull, "download images into the store" },
         { "push", ib_cmd_push, "push an image to a registry" },
+        { "store", ib_cmd_store, "verify, measure (du) or prune the store" },
 };
 
 int ib_cli_fail(struct ib_err **err)
@@ -92,22 +93,23 @@ static bool is_global_option(const char *a)
         return false;
 }
 
-/* Kaniko's flags with no verb, possibly after our global options
- * (`imgbuild --verbosity debug --context dir:///w ...`): the first option
- * that is not a global one decides, before any verb. */
-static bool kaniko_style(int argc, char **argv)
+/* No verb and an option that is not a global one (possibly after global
+ * ones: `imgbuild -v debug --context DIR`): Kaniko's executor command line.
+ * Returns the index of that option, or 0. */
+static int kaniko_start(int argc, char **argv)
 {
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
-                if (a[0] != '-')
-                        return false;
+                if (a[0] != '-' || !a[1] || strcmp(a, "--") == 0)
+                        return 0;
                 if (!is_global_option(a))
-                        return true;
-                if (!strcmp(a, "-v") || !strcmp(a, "--verbosity") || !strcmp(a, "--progress") ||
-                    !strcmp(a, "--log-format"))
-                        i++;    /* its value */
+                        return i;
+                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--version") == 0)
+                        return 0;
+                if (!strchr(a, '=') && !(a[1] != '-' && a[2]))
+                        i++;    /* its argument is the next word */
         }
-        return false;
+        return 0;
 }
 
 int main(int argc, char **argv)
@@ -119,7 +121,7 @@ int main(int argc, char **argv)
                 {},
         };
         const char *lvl = getenv("IMGBUILD_VERBOSITY");
-        int c;
+        int c, kaniko;
 
         ib_output_start();
         if (lvl && ib_log_level_parse(lvl, &ib_log_level_max) < 0)
@@ -127,13 +129,15 @@ int main(int argc, char **argv)
         /* Kaniko's executor takes its flags with no verb: `imgbuild --context
          * dir:///workspace --destination r/i:t` is a build.  Our own global
          * options keep their meaning. */
-        if (kaniko_style(argc, argv)) {
+        kaniko = kaniko_start(argc, argv);
+        if (kaniko == 1) {
                 optind = 0;
                 argv[0] = (char *) "build";
                 return ib_cmd_build(argc, argv);
         }
         /* '+': stop at the first non-option, which is the verb. */
-        while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
+        /* with Kaniko's flags after global ones, read only the global ones here */
+        while ((c = getopt_long(kaniko ? kaniko : argc, argv, "+v:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'v':
                 case IB_OPT_PROGRESS:
@@ -151,10 +155,17 @@ int main(int argc, char **argv)
                         return ib_cli_usage_error(NULL, "unknown option");
                 }
         }
+        if (kaniko) {
+                char **av = argv + kaniko - 1;
+                av[0] = (char *) "build";
+                optind = 0;
+                return ib_cmd_build(argc - kaniko + 1, av);
+        }
         if (optind >= argc) {
                 usage(stderr);
                 return IB_EXIT_USAGE;
         }
+
         for (size_t i = 0; i < IB_ELEMENTSOF(verbs); i++) {
                 if (strcmp(verbs[i].name, argv[optind]) == 0) {
                         char **av = argv + optind;
