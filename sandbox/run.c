@@ -9,13 +9,13 @@
  *               seccomp, exec
  *
  * What the RUN can reach of imgbuild: nothing.  P and init are forks of
- * imgbuild, so right after the fork P closes every descriptor it does not need,
- * makes itself non-dumpable (no /proc/PID/{environ,mem,fd} for anyone in the
- * RUN, whatever its capabilities) and overwrites imgbuild's argument and
- * environment strings in its copy of the memory (/proc/1/cmdline is readable by
- * all).  The command's stdout and stderr are pipes that imgbuild copies to its
- * own: a RUN never holds imgbuild's descriptors, so it cannot reopen the log
- * file or terminal they point to through /proc/self/fd.
+ * imgbuild, so right after the fork P closes every descriptor it does not need
+ * and makes itself non-dumpable (no /proc/PID/{environ,mem,fd} for anyone in
+ * the RUN, whatever its capabilities); init overwrites imgbuild's argument
+ * strings in its copy of the memory (/proc/1/cmdline is readable by all) before
+ * it lets the command exec.  The command's stdout and stderr are pipes that
+ * imgbuild copies to its own: a RUN never holds imgbuild's descriptors, so it
+ * cannot reopen the log file or terminal they point to through /proc/self/fd.
  *
  * Every process dies with its parent (PR_SET_PDEATHSIG), so a killed imgbuild
  * leaves nothing running; every mount lives in the RUN's own mount namespace,
@@ -48,6 +48,7 @@ struct run_ctx {
         const struct sock_fprog *seccomp;
         int efd;                        /* write end of the error pipe */
         int out_w, err_w;               /* write ends of the command's stdout/stderr pipes */
+        int gate;                       /* the command waits for end of file on it (init's go) */
         struct ib_run_user user;        /* resolved in init */
         struct ib_idmap gids;           /* to drop unmapped supplementary groups */
         const char *cwd;
@@ -173,14 +174,41 @@ static char **make_env(const struct run_ctx *c)
         return env;
 }
 
+/* Overwrite imgbuild's arguments in this process's memory with "imgbuild-init"
+ * and zeros, as setproctitle(3) does: /proc/1/cmdline is readable by everyone
+ * in the RUN.  Init does it once the command is forked (the spec may point into
+ * those strings: debug-run's argv) and before the command may go on.  The
+ * addresses come from /proc/self/stat (fields 48 and 49).  The environment
+ * stays (getenv() still reads it here): /proc/1/environ needs ptrace access,
+ * which non-dumpable denies. */
+static void wipe_args(void)
+{
+        _cleanup_free_ char *stat = NULL;
+        unsigned long start, end;
+        const char *p;
+
+        if (ib_read_file("/proc/self/stat", 4096, &stat, NULL, NULL) < 0 || !(p = strrchr(stat, ')')))
+                return;
+        for (int field = 2; field < 48 && p; field++)
+                p = strchr(p + 1, ' ');
+        if (!p || sscanf(p, " %lu %lu", &start, &end) != 2 || !start || end <= start)
+                return;
+        memset((char *) (uintptr_t) start, 0, end - start);
+        snprintf((char *) (uintptr_t) start, end - start, "imgbuild-init");
+}
+
 static void __attribute__((noreturn)) run_command(struct run_ctx *c)
 {
         struct ib_err *err = NULL;
         const struct ib_run_spec *s = c->spec;
-        char **env;
+        char **env, x;
         int fd;
 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* init's go: imgbuild's arguments are gone from its memory */
+        while (read(c->gate, &x, 1) < 0 && errno == EINTR)
+                ;
+        close(c->gate);
         setsid();       /* the terminal's signals go to imgbuild, which ends the RUN */
         fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
@@ -223,7 +251,7 @@ static void __attribute__((noreturn)) run_init(struct run_ctx *c)
         struct ib_err *err = NULL;
         const struct ib_run_spec *s = c->spec;
         pid_t cmd;
-        int status = 255, st;
+        int status = 255, st, gate[2];
 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         prctl(PR_SET_NAME, "imgbuild-init");
@@ -242,11 +270,19 @@ static void __attribute__((noreturn)) run_init(struct run_ctx *c)
         if (ib_caps_drop_bounding(&err) < 0)
                 die(c->efd, &err, 255);
         ib_sandbox_phase("init: user, workdir, bounding set");
+        if (pipe2(gate, O_CLOEXEC) < 0)
+                ib_err_set(&err, errno, "pipe"), die(c->efd, &err, 255);
         cmd = fork();
         if (cmd < 0)
                 ib_err_set(&err, errno, "fork"), die(c->efd, &err, 255);
-        if (cmd == 0)
+        if (cmd == 0) {
+                close(gate[1]);
+                c->gate = gate[0];
                 run_command(c);
+        }
+        close(gate[0]);
+        wipe_args();
+        close(gate[1]);
         close(c->efd);
         /* Reap everything; once the command is gone, end whatever it left behind. */
         for (;;) {
@@ -287,33 +323,6 @@ static void close_all_but(const int *keep, size_t n)
         }
 }
 
-/* Overwrite imgbuild's arguments and environment in this process's memory with
- * "imgbuild-init" and zeros, as setproctitle(3) does: init shares the pages,
- * and /proc/1/cmdline is readable by everyone in the RUN.  The addresses come
- * from /proc/self/stat (fields 48 to 51). */
-static void wipe_args(void)
-{
-        _cleanup_free_ char *stat = NULL;
-        unsigned long v[4];
-        const char *p;
-
-        if (ib_read_file("/proc/self/stat", 4096, &stat, NULL, NULL) < 0 || !(p = strrchr(stat, ')')))
-                return;
-        for (int field = 2; field < 48 && p; field++)
-                p = strchr(p + 1, ' ');
-        if (!p || sscanf(p, " %lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4)
-                return;
-        for (int i = 0; i < 4; i += 2) {
-                char *start = (char *) (uintptr_t) v[i];
-                size_t len = v[i + 1] > v[i] ? v[i + 1] - v[i] : 0;
-                if (!start || len == 0)
-                        continue;
-                memset(start, 0, len);
-                if (i == 0)
-                        snprintf(start, len, "imgbuild-init");
-        }
-}
-
 static void __attribute__((noreturn)) run_p(struct run_ctx *c, pid_t parent)
 {
         struct ib_err *err = NULL;
@@ -325,7 +334,6 @@ static void __attribute__((noreturn)) run_p(struct run_ctx *c, pid_t parent)
         if (getppid() != parent)
                 _exit(255);
         close_all_but(keep, IB_ELEMENTSOF(keep));
-        wipe_args();
         prctl(PR_SET_DUMPABLE, 0);
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
