@@ -62,7 +62,8 @@ RUN { echo "token $TOK"; find / -name config.json -o -name auth.json; \
       for p in /proc/[0-9]*; do echo "== $p $(cat $p/comm)"; cat $p/environ $p/cmdline; \
         ls -la $p/cwd/ $p/root/; cat $p/root$HOST_DIR/docker/config.json $p/cwd/config.json $p/root/proc/1/environ; \
       done; env; } >/loot/steal 2>&1; cat /loot/steal; \
-    ls /proc | grep '^[0-9]' | sort -n | tr '\n' ' ' >/loot/pids; cat /proc/1/comm >/loot/init
+    ls /proc | grep '^[0-9]' | sort -n | tr '\n' ' ' >/loot/pids; cat /proc/1/comm >/loot/init; \
+    tr -d '\0' </proc/1/cmdline >/loot/init-cmdline
 # 2: ptrace, process_vm_readv, /proc/PID/mem of every visible process
 RUN escape-probe procs >/loot/procs 2>&1; echo "status: $?" >>/loot/procs
 # 4: mounts
@@ -159,6 +160,7 @@ for mode in root user; do
         done
         like "$(loot steal)" "== /proc/1 imgbuild-init" "$mode: the RUN looked through /proc/1"
         is "$(loot init)" "imgbuild-init" "$mode: pid 1 of the RUN is its own init, not the host's"
+        is "$(loot init-cmdline)" "imgbuild-init" "$mode: /proc/1/cmdline shows none of imgbuild's arguments"
         ok "$mode: the RUN sees only its own few pids ($(loot pids))" test "$(loot pids | wc -w)" -le 6
         like "$(loot steal)" "/proc/1/environ': Permission denied" "$mode: /proc/1/environ of the RUN's init is refused"
 
