@@ -3,6 +3,7 @@
  * extracting base layers on demand, and answering "what is at this path" in
  * a stack of overlay-form layer dirs without mounting anything. */
 #include "src/build-internal.h"
+#include "src/cache-dir.h"
 #include <fcntl.h>
 #include <inttypes.h>
 #include <strings.h>
@@ -166,6 +167,21 @@ static int base_from_registry(struct build *b, const char *name, const char *pla
         return 0;
 }
 
+/* --cache-dir: the image in the warmer directory, blobs copied into the store
+ * (-ENOENT: not there, ask the registry).  It holds one platform's image, the
+ * one it was pulled for. */
+static int base_from_cache_dir(struct build *b, const char *name, char **ret_manifest, struct ib_err **err)
+{
+        int r;
+
+        if (!b->o->cache_dir)
+                return -ENOENT;
+        r = ib_cache_dir_import(b->store, b->o->cache_dir, name, ret_manifest, err);
+        if (r == 0)
+                ib_log(IB_LOG_INFO, "  %s: from --cache-dir %s", name, b->o->cache_dir);
+        return r;
+}
+
 /* Make sure the blobs of @layers are in the store: a base resolved with its
  * config only is pulled in full (by digest) the first time one is needed. */
 int ib_build_fetch_blobs(struct build *b, const struct blayer *layers, size_t n, struct ib_err **err)
@@ -213,7 +229,7 @@ int ib_build_resolve_base(struct build *b, const char *name, const char *platfor
         ib_log(IB_LOG_INFO, "resolving %s%s%s", name, nc ? " = " : "", nc ? nc->spec : "");
         if (nc && nc->kind == NCTX_LAYOUT)
                 r = base_from_layout(b, nc->spec, platform, &man, err);
-        else
+        else if ((r = base_from_cache_dir(b, nc ? nc->spec : name, &man, err)) == -ENOENT)
                 r = base_from_registry(b, nc ? nc->spec : name, platform, &man, &source, err);
         if (r < 0)
                 return ib_err_wrap(err, "FROM %s", name);

@@ -59,6 +59,7 @@ struct ib_build_opts {
         bool cache_run_layers;          /* --cache-run-layers (default true) */
         bool cache_copy_layers;         /* --cache-copy-layers (default false, as Kaniko) */
         bool no_push_cache;             /* --no-push-cache: look up, never push */
+        const char *cache_dir;          /* --cache-dir: base images from a warmer directory, before registries */
         enum ib_network network;        /* --network default for RUN */
         const char *platform;           /* --platform / --custom-platform, or NULL */
         struct ib_registry_opts *registry;      /* may be NULL: defaults */

@@ -57,6 +57,8 @@ static void build_usage(FILE *out)
                 "      --cache-run-layers[=BOOL]      cache RUN layers in the registry (default true)\n"
                 "      --cache-copy-layers[=BOOL]     cache COPY/ADD layers in the registry (default false)\n"
                 "      --no-push-cache                look the registry cache up, never push to it\n"
+                "      --cache-dir DIR                base images from DIR (imgbuild pull --cache-dir, Kaniko's\n"
+                "                                     warmer) before any registry\n"
                 "  -q, --quiet                        print only the image digest\n"
                 "  -h, --help                         show this help\n");
         ib_regopts_help(out);
@@ -245,8 +247,8 @@ static int handle_opt(struct build_cli *c, int opt, const char *arg)
                 c->o.no_push_cache = true;
                 return 0;
         case O_CACHE_DIR:
-                return ib_cli_usage_error("build", "--cache-dir: base images from a warmer directory are not "
-                                          "supported yet; use --build-context NAME=oci-layout://DIR");
+                c->o.cache_dir = arg;
+                return 0;
         default:
                 return -1;
         }
