@@ -139,34 +139,6 @@ int ib_build_registry(struct build *b, struct ib_err **err)
         return r;
 }
 
-static int base_from_registry(struct build *b, const char *name, const char *platform, char **ret_manifest,
-                              char **ret_source, struct ib_err **err)
-{
-        _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
-        _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
-        struct ib_platform want, *pw = NULL;
-
-        if (ib_ref_parse(name, &ref, err) < 0)
-                return -EINVAL;
-        if (platform) {
-                if (ib_platform_parse(platform, &want, err) < 0)
-                        return -EINVAL;
-                pw = &want;
-        }
-        if (ib_build_registry(b, err) < 0)
-                return -EIO;
-        /* Layers come later, and only if something needs them: a stage whose
-         * steps are all cached never downloads its base. */
-        if (ib_registry_pull_ex(b->reg, b->store, ref, pw, IB_PULL_CONFIG_ONLY, &pr, err) < 0)
-                return -EIO;
-        *ret_manifest = ib_strdup(pr->manifest_digest);
-        {
-                _cleanup_(ib_ref_freep) struct ib_ref *pinned = ib_ref_with_digest(ref, pr->manifest_digest);
-                *ret_source = ib_ref_string(pinned);
-        }
-        return 0;
-}
-
 /* --cache-dir: the image in the warmer directory, blobs copied into the store
  * (-ENOENT: not there, ask the registry).  It holds one platform's image, the
  * one it was pulled for. */
@@ -180,6 +152,52 @@ static int base_from_cache_dir(struct build *b, const char *name, char **ret_man
         if (r == 0)
                 ib_log(IB_LOG_INFO, "  %s: from --cache-dir %s", name, b->o->cache_dir);
         return r;
+}
+
+static int base_from_registry(struct build *b, const char *name, const char *platform, char **ret_manifest,
+                              char **ret_source, struct ib_err **err)
+{
+        _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
+        _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
+        struct ib_platform want, *pw = NULL;
+        int r;
+
+        if (ib_ref_parse(name, &ref, err) < 0)
+                return -EINVAL;
+        if (platform) {
+                if (ib_platform_parse(platform, &want, err) < 0)
+                        return -EINVAL;
+                pw = &want;
+        }
+        /* --pull=missing (the default, as docker build and buildah): a tag
+         * resolved before is used as the store has it, with no network. */
+        if (b->o->pull != IB_BASE_PULL_ALWAYS) {
+                r = ib_registry_pull_local(b->store, ref, pw, IB_PULL_CONFIG_ONLY, &pr, err);
+                if (r == 0) {
+                        ib_debug("%s: as resolved before (%s), not asked again (--pull asks)", name, pr->digest);
+                        goto resolved;
+                }
+                if (r != -ENOENT)
+                        return -EIO;
+        }
+        r = base_from_cache_dir(b, name, ret_manifest, err);
+        if (r != -ENOENT)
+                return r;
+        if (b->o->pull == IB_BASE_PULL_NEVER)
+                return ib_err_set(err, ENOENT, "not in the store, and --pull=never keeps the registry out");
+        if (ib_build_registry(b, err) < 0)
+                return -EIO;
+        /* Layers come later, and only if something needs them: a stage whose
+         * steps are all cached never downloads its base. */
+        if (ib_registry_pull_ex(b->reg, b->store, ref, pw, IB_PULL_CONFIG_ONLY, &pr, err) < 0)
+                return -EIO;
+resolved:
+        *ret_manifest = ib_strdup(pr->manifest_digest);
+        {
+                _cleanup_(ib_ref_freep) struct ib_ref *pinned = ib_ref_with_digest(ref, pr->manifest_digest);
+                *ret_source = ib_ref_string(pinned);
+        }
+        return 0;
 }
 
 /* Make sure the blobs of @layers are in the store: a base resolved with its
@@ -229,7 +247,7 @@ int ib_build_resolve_base(struct build *b, const char *name, const char *platfor
         ib_log(IB_LOG_INFO, "resolving %s%s%s", name, nc ? " = " : "", nc ? nc->spec : "");
         if (nc && nc->kind == NCTX_LAYOUT)
                 r = base_from_layout(b, nc->spec, platform, &man, err);
-        else if ((r = base_from_cache_dir(b, nc ? nc->spec : name, &man, err)) == -ENOENT)
+        else
                 r = base_from_registry(b, nc ? nc->spec : name, platform, &man, &source, err);
         if (r < 0)
                 return ib_err_wrap(err, "FROM %s", name);

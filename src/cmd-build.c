@@ -14,7 +14,7 @@ enum {
         O_METADATA_FILE, O_NAME_DIGEST_FILE, O_NAME_TAG_DIGEST_FILE, O_REPRODUCIBLE, O_SINGLE_SNAPSHOT,
         O_IMAGE_FORMAT, O_JOBS, O_ROOT, O_NO_CACHE, O_NETWORK, O_COMPRESSION, O_COMPRESSION_LEVEL, O_NO_PUSH,
         O_CONTEXT, O_CACHE, O_CACHE_REPO, O_CACHE_TTL, O_CACHE_RUN_LAYERS, O_CACHE_COPY_LAYERS, O_NO_PUSH_CACHE,
-        O_CACHE_DIR, O_SECRET, O_SSH,
+        O_CACHE_DIR, O_SECRET, O_SSH, O_PULL,
 };
 
 static void build_usage(FILE *out)
@@ -57,6 +57,9 @@ static void build_usage(FILE *out)
                 "      --cache-run-layers[=BOOL]      cache RUN layers in the registry (default true)\n"
                 "      --cache-copy-layers[=BOOL]     cache COPY/ADD layers in the registry (default false)\n"
                 "      --no-push-cache                look the registry cache up, never push to it\n"
+                "      --pull[=always|missing|never]  ask the registry what a base tag names: every build\n"
+                "                                     (--pull), only if the store never resolved it\n"
+                "                                     (missing, the default), or never\n"
                 "      --cache-dir DIR                base images from DIR (imgbuild pull --cache-dir, Kaniko's\n"
                 "                                     warmer) before any registry\n"
                 "  -q, --quiet                        print only the image digest\n"
@@ -246,6 +249,16 @@ static int handle_opt(struct build_cli *c, int opt, const char *arg)
         case O_NO_PUSH_CACHE:
                 c->o.no_push_cache = true;
                 return 0;
+        case O_PULL:
+                if (!arg || !strcmp(arg, "always") || !strcmp(arg, "true"))
+                        c->o.pull = IB_BASE_PULL_ALWAYS;
+                else if (!strcmp(arg, "missing"))
+                        c->o.pull = IB_BASE_PULL_MISSING;
+                else if (!strcmp(arg, "never") || !strcmp(arg, "false"))
+                        c->o.pull = IB_BASE_PULL_NEVER;
+                else
+                        return ib_cli_usage_error("build", "--pull: expected always, missing or never, not '%s'", arg);
+                return 0;
         case O_CACHE_DIR:
                 c->o.cache_dir = arg;
                 return 0;
@@ -433,6 +446,7 @@ int ib_cmd_build(int argc, char **argv)
                 { "cache-copy-layers", optional_argument, NULL, O_CACHE_COPY_LAYERS },
                 { "no-push-cache", no_argument, NULL, O_NO_PUSH_CACHE },
                 { "cache-dir", required_argument, NULL, O_CACHE_DIR },
+                { "pull", optional_argument, NULL, O_PULL },
                 { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 {},
