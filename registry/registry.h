@@ -175,6 +175,10 @@ enum ib_progress_event {
 typedef void (*ib_progress_fn)(void *userdata, enum ib_progress_event ev, const char *digest,
                                uint64_t done, uint64_t total);
 
+/* NULL when libcurl is loaded (registry/curl-load.c loads it on first use),
+ * else why it cannot be. */
+const char *ib_curl_load_error(void);
+
 struct ib_registry;
 /* @opts is copied.  Fails only when libcurl cannot be set up. */
 int ib_registry_new(const struct ib_registry_opts *opts, struct ib_registry **ret, struct ib_err **err);
