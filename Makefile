@@ -5,6 +5,7 @@
 #   make V=1                  show the commands
 #   make install PREFIX=/usr/local
 #   make fuzz                 libFuzzer targets (clang)
+#   make stress               long runs (tests/stress: the 50-kill interrupt loop, a 2 GB layer; fuzzing FUZZ_SECONDS per target), never part of check
 #   make bench                benchmarks (never part of check)
 
 PREFIX   ?= /usr/local
@@ -56,7 +57,7 @@ MAN_PAGES := $(wildcard man/*.1)
 MAN7_PAGES := $(wildcard man/*.7)
 
 .SECONDARY:
-.PHONY: all example deps check check-unit check-asan unit-tests install hdr-check fuzz bench clean man-lint
+.PHONY: all example deps check check-unit check-asan unit-tests install hdr-check fuzz stress stress-faults stress-fuzz stress-hostile bench clean man-lint
 all: $(BIN)
 
 $(BUILDDIR)/%.o: %.c
@@ -97,15 +98,34 @@ hdr-check:
 		[ -f $$h ] || continue; \
 		echo "#include \"$$h\"" | $(CC) $(ALL_CFLAGS) -fsyntax-only -xc - || exit 1; done
 
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
+# The library is compiled once with coverage instrumentation (fuzzer-no-link)
+# and each target links it; the sanitizers are the same everywhere.  clang's
+# warnings on the library are shown but not fatal (gcc's -Werror build is the
+# gate); the fuzz targets themselves must be warning-free.
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DIB_ZBUF=4096 -DIB_VERSION='"$(VERSION)"' -I. $(FUZZ_SAN) \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # The verbs (src/cmd-*.c) and the option parser (src/registry-opts.c) need
 # main.c's helpers; fuzz targets link the library only.
 FUZZ_LIB_SRCS := $(filter-out src/cmd-%.c src/registry-opts.c,$(LIB_SRCS))
-fuzz: $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
-	@mkdir -p build-fuzz
-	$(Q_LD)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LIBS)
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=build-fuzz/obj/%.o)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+fuzz: $(FUZZ_BINS)
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(Q_CC)clang $(FUZZ_CFLAGS) $(filter-out -Werror,$(WARN)) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+build-fuzz/libimgbuild-fuzz.a: $(FUZZ_LIB_OBJS)
+	$(Q_AR)rm -f $@ && ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libimgbuild-fuzz.a
+	$(Q_LD)clang $(FUZZ_CFLAGS) $(WARN) -fsanitize=fuzzer -o $@ $< build-fuzz/libimgbuild-fuzz.a $(LIBS)
+
+# Long fuzz runs (FUZZ_SECONDS per target, default 600), never part of check.
+FUZZ_SECONDS ?= 600
+stress-fuzz: fuzz
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/stress/fuzz-long.sh $(FUZZ_BINS)
+stress-hostile: all
+	$(Q)sh tests/stress/hostile-big.sh
+stress: stress-fuzz stress-hostile stress-faults
 
 # The README's main job: build examples/hello (FROM scratch, a static busybox,
 # RUN steps, CMD) into an OCI layout, with nothing to download, and show it.
@@ -119,6 +139,13 @@ example: all
 bench: all
 	$(Q)sh bench/run.sh
 
+# Long runs of what make check runs shortened: KILLS interrupts (default 60),
+# a 2 GB layer through build, push, pull and extraction under 64 MB of RSS.
+KILLS ?= 60
+stress-faults: all
+	$(Q)KILLS=$(KILLS) IMGBUILD=$(CURDIR)/$(BIN) IB_SRCDIR=$(CURDIR) sh tests/run.sh \
+		tests/stress/kill-loop.sh tests/stress/big-layer.sh
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/imgbuild
@@ -129,3 +156,4 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILDDIR) -name '*.d' 2>/dev/null)
+-include $(shell find build-fuzz/obj -name '*.d' 2>/dev/null)

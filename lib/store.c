@@ -195,6 +195,7 @@ int ib_blob_writer_commit(struct ib_blob_writer *w, const char *expect, char **r
         if (expect && (!ib_digest_parse(expect, &ehex) || strcmp(ehex, hex) != 0))
                 return ib_err_set(err, EBADMSG, "digest mismatch: expected %s, got sha256:%s", expect, hex);
         final = ib_store_blob_path(w->store, hex);
+        ib_store_touch_used(w->store, IB_STORE_BLOB, hex);     /* before the existence check: see ib.h */
         /* Already there (verified when it was written): keep that file, so hard
          * links to it (OCI layouts) keep sharing its storage. */
         if (access(final, F_OK) == 0) {

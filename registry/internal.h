@@ -23,6 +23,7 @@ bool ib_registry_is_loopback(const char *domain);
 
 /* ---------------------------------------------------------- the engine (client.c) */
 #include <curl/curl.h>
+#include <time.h>
 
 /* One registry host as contacted for pulls or for pushes (the insecure and
  * TLS options may differ between the two). */
@@ -64,6 +65,7 @@ struct ib_req {
         char *content_type_out;
         char *docker_digest;            /* Docker-Content-Digest */
         uint64_t content_length;
+        bool out_overflow;              /* the body was larger than out_max: refused */
 };
 void ib_req_release(struct ib_req *q);
 /* Ping the endpoint if needed, add auth, send, follow redirects (dropping
@@ -72,6 +74,18 @@ void ib_req_release(struct ib_req *q);
  * @ok_statuses (0-terminated, may be NULL); otherwise an error naming the status
  * and the registry's error code and message. */
 int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses, struct ib_err **err);
+
+/* A token server's JSON answer ("token" or "access_token", "expires_in") ->
+ * the token (caller frees) and when to renew it. */
+int ib_token_parse(const char *body, size_t len, char **ret, time_t *ret_expires, struct ib_err **err);
+
+/* pull.c: an image manifest's blobs, config first, then the layers in order. */
+struct ib_pull_desc {
+        char *digest;
+        uint64_t size;
+};
+int ib_pull_parse_manifest(const char *data, size_t len, struct ib_pull_desc **ret, size_t *ret_n,
+                           struct ib_err **err);
 
 /* Endpoint for @host (pull or push); created with its options on first use. */
 struct ib_endpoint *ib_endpoint_get(struct ib_registry *r, const char *host, bool push);
@@ -101,7 +115,8 @@ struct ib_xfer {
         size_t body_len;
         int body_fd;
         uint64_t body_off, body_total, body_pos;
-        /* progress */
+        /* progress, and the cancel check (NULL: none) */
+        struct ib_registry *cancel;
         struct ib_registry *reg;
         const char *what;
         uint64_t prog_base, prog_total;
@@ -127,6 +142,9 @@ void ib_curl_tls(struct ib_registry *r, CURL *h, const char *url, struct ib_endp
 unsigned ib_backoff_ms(const struct ib_registry *r, unsigned attempt, long retry_after);
 /* Format a failed response: "<status> <CODE>: <message>" from a JSON error body. */
 char *ib_http_error_text(long status, const char *reason, const char *body, size_t len);
+/* How much of @url to show in a message: no query (a pre-signed storage URL
+ * carries its signature there) and no fragment, at most 512 bytes. */
+int ib_url_msg_len(const char *url);
 /* Same origin (scheme, host, port)? */
 bool ib_same_origin(const char *a, const char *b);
 void ib_registry_emit(struct ib_registry *r, enum ib_progress_event ev, const char *digest, uint64_t done,
@@ -134,6 +152,10 @@ void ib_registry_emit(struct ib_registry *r, enum ib_progress_event ev, const ch
 const struct ib_registry_opts *ib_registry_options(const struct ib_registry *r);
 CURLM *ib_registry_multi(struct ib_registry *r);
 void ib_sleep_ms(unsigned ms);
+/* Has the caller asked us to stop (opts.cancel_fd readable)? */
+bool ib_registry_cancelled(const struct ib_registry *r);
+/* Sleep @ms, or less when cancelled: then -ECANCELED with "<what>: interrupted". */
+int ib_registry_sleep(struct ib_registry *r, unsigned ms, const char *what, struct ib_err **err);
 uint64_t ib_now_ms(void);
 /* Remember that @repo_key ("domain/path") holds @digest (this process only). */
 void ib_registry_known_add(struct ib_registry *r, const char *repo_key, const char *digest);

@@ -14,10 +14,6 @@
 
 #define ACCEPT_MANIFESTS IB_MT_OCI_INDEX ", " IB_MT_OCI_MANIFEST ", " IB_MT_DOCKER_LIST ", " IB_MT_DOCKER_MANIFEST
 
-struct desc {
-        char *digest;
-        uint64_t size;
-};
 
 void ib_pull_result_free(struct ib_pull_result *p)
 {
@@ -117,6 +113,7 @@ static int read_store_blob(struct ib_store *s, const char *digest, size_t max, c
         _cleanup_free_ char *p = ib_store_blob_path(s, digest);
         if (!p)
                 return ib_err_set(err, EINVAL, "bad digest `%s`", digest);
+        ib_store_touch_used(s, IB_STORE_BLOB, digest);  /* a manifest in use: prune keeps what it names */
         return ib_read_file(p, max, ret, ret_len, err);
 }
 
@@ -199,7 +196,7 @@ out:
         return res;
 }
 
-static int parse_desc(yajl_val v, const char *what, struct desc *d, struct ib_err **err)
+static int parse_desc(yajl_val v, const char *what, struct ib_pull_desc *d, struct ib_err **err)
 {
         const char *digest = ib_json_get_str(v, "digest"), *hex;
         yajl_val size = ib_json_get(v, "size");
@@ -213,12 +210,11 @@ static int parse_desc(yajl_val v, const char *what, struct desc *d, struct ib_er
         return 0;
 }
 
-/* config first, then the layers in order */
-static int parse_image_manifest(const char *data, size_t len, struct desc **ret, size_t *ret_n, struct ib_err **err)
+int ib_pull_parse_manifest(const char *data, size_t len, struct ib_pull_desc **ret, size_t *ret_n, struct ib_err **err)
 {
         _cleanup_json_ yajl_val doc = ib_json_parse(data, len, "manifest", err);
         yajl_val layers;
-        struct desc *d;
+        struct ib_pull_desc *d;
         size_t n;
         int res;
 
@@ -393,9 +389,14 @@ static int job_finish(struct ib_registry *r, CURLM *m, struct job *j, CURLcode c
                 curl_easy_getinfo(j->x.h, CURLINFO_REDIRECT_URL, &next);
                 next = next ? ib_strdup(next) : NULL;
                 job_stop(m, j);
-                if (!next || ++j->redirects > 10) {
+                if (!next)
+                        return ib_err_set(err, 0, "blob %s: bad redirect from `%.*s`", j->digest,
+                                          ib_url_msg_len(j->url), j->url);
+                if (++j->redirects > 10) {
+                        int rc = ib_err_set(err, 0, "blob %s: more than 10 redirects, the last to `%.*s`", j->digest,
+                                             ib_url_msg_len(next), next);
                         free(next);
-                        return ib_err_set(err, 0, "blob %s: too many or bad redirects", j->digest);
+                        return rc;
                 }
                 if (!ib_same_origin(next, j->q.url))
                         j->auth = false;        /* never carry credentials to a storage host */
@@ -441,7 +442,7 @@ static int job_finish(struct ib_registry *r, CURLM *m, struct job *j, CURLcode c
 
 /* Download the blobs of @d that the store lacks, up to max_parallel at once. */
 static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endpoint *ep, const char *path,
-                       const struct desc *d, size_t n, unsigned *ret_fetched, struct ib_err **err)
+                       const struct ib_pull_desc *d, size_t n, unsigned *ret_fetched, struct ib_err **err)
 {
         const struct ib_registry_opts *o = ib_registry_options(r);
         CURLM *m = ib_registry_multi(r);
@@ -479,6 +480,10 @@ static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endp
                 int running = 0, queued;
                 CURLMsg *msg;
 
+                if (ib_registry_cancelled(r)) {
+                        res = ib_err_set(err, ECANCELED, "blobs of %s: interrupted", repo_key);
+                        goto out;
+                }
                 for (size_t i = 0; i < n && active < o->max_parallel; i++) {
                         struct job *j = &jobs[i];
                         if (j->done || j->active)
@@ -494,7 +499,9 @@ static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endp
                         active++;
                 }
                 if (active == 0) {
-                        ib_sleep_ms((unsigned) wait);
+                        res = ib_registry_sleep(r, (unsigned) wait, repo_key, err);
+                        if (res < 0)
+                                goto out;
                         continue;
                 }
                 if (curl_multi_perform(m, &running) != CURLM_OK) {
@@ -538,7 +545,7 @@ out:
 
 /* ------------------------------------------------------------------ pull */
 
-static void free_descs(struct desc *d, size_t n)
+static void free_descs(struct ib_pull_desc *d, size_t n)
 {
         for (size_t i = 0; d && i < n; i++)
                 free(d[i].digest);
@@ -567,7 +574,7 @@ static int pull_from(struct ib_registry *r, struct ib_store *s, struct ib_endpoi
         bool config_only = flags & IB_PULL_CONFIG_ONLY;
         _cleanup_free_ char *data = NULL, *mt = NULL, *digest = NULL, *child = NULL;
         _cleanup_free_ char *cdata = NULL, *cmt = NULL, *cdigest = NULL;
-        struct desc *d = NULL;
+        struct ib_pull_desc *d = NULL;
         size_t len = 0, clen = 0, n = 0;
         struct ib_pull_result *p;
         unsigned fetched = 0;
@@ -613,7 +620,7 @@ static int pull_from(struct ib_registry *r, struct ib_store *s, struct ib_endpoi
                 if (ib_media_type_is_index(cmt))
                         return ib_err_set(err, EPROTO, "index %s points at another index %s", digest, child);
         }
-        res = parse_image_manifest(cdata ? cdata : data, cdata ? clen : len, &d, &n, err);
+        res = ib_pull_parse_manifest(cdata ? cdata : data, cdata ? clen : len, &d, &n, err);
         if (res < 0)
                 return ib_err_wrap(err, "manifest %s", cdigest ? cdigest : digest);
         if (!ep) {
@@ -748,8 +755,12 @@ int ib_registry_pull_ex(struct ib_registry *r, struct ib_store *store, const str
                 free(h);
                 free(p);
         }
-        ib_strv_push(&hosts, api_host(ref->domain));
-        ib_strv_push(&paths, ref->path);
+        /* Kaniko's --skip-default-registry-fallback: with a mirror or map that
+         * applies, the registry itself is never asked */
+        if (!o->skip_default_fallback || !hosts) {
+                ib_strv_push(&hosts, api_host(ref->domain));
+                ib_strv_push(&paths, ref->path);
+        }
 
         for (size_t i = 0; hosts[i]; i++) {
                 struct ib_endpoint *ep = ib_endpoint_get(r, hosts[i], false);

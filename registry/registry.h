@@ -153,11 +153,14 @@ struct ib_registry_opts {
         char **mirrors;                 /* --registry-mirror, for docker.io pulls, in order */
         struct ib_registry_map *maps;   /* --registry-map, for pulls, in order */
         size_t n_maps;
+        bool skip_default_fallback;     /* --skip-default-registry-fallback: mirrors/maps only */
         unsigned pull_retries;          /* --image-download-retry (default 3) */
         unsigned push_retries;          /* --push-retry (default 3) */
         unsigned max_parallel;          /* blobs in flight at once (default 4) */
         uint64_t chunk_size;            /* uploads larger than this go in PATCH chunks (default 32 MiB) */
         unsigned retry_base_ms;         /* first backoff (default 500 ms; doubles, max 10 s) */
+        int cancel_fd;                  /* when readable, transfers and backoffs stop with ECANCELED
+                                         * (the CLI's SIGINT/SIGTERM pipe; -1: none) */
 };
 void ib_registry_opts_init(struct ib_registry_opts *o);
 void ib_registry_opts_release(struct ib_registry_opts *o);

@@ -23,6 +23,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -318,26 +319,40 @@ static int apply_meta(struct ictx *c, struct archive_entry *ae, int fd, int pfd,
 
 /* ---------------------------------------------------------------- entries */
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+        return n > 0 && p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+/* Blocks of zeros become holes (as sparse tar entries already do): a layer
+ * of huge zero-filled files -- a gzip bomb is one -- costs no disk, and the
+ * file reads back the same. */
 static int write_data(struct archive *a, int fd, int64_t size, const char *path, struct ib_err **err)
 {
         const void *buf;
         size_t n;
-        la_int64_t offset, pos = 0;
+        la_int64_t offset, fpos = 0, end = 0;
         int ar;
 
         while ((ar = archive_read_data_block(a, &buf, &n, &offset)) == ARCHIVE_OK) {
                 int r = 0;
-                if (offset != pos && lseek(fd, offset, SEEK_SET) < 0)   /* sparse: holes stay holes */
+                if (all_zero(buf, n)) {
+                        end = offset + (la_int64_t) n;
+                        continue;
+                }
+                if (offset != fpos && lseek(fd, offset, SEEK_SET) < 0)
                         r = -errno;
                 if (r == 0)
                         r = ib_write_all(fd, buf, n);
                 if (r < 0)
                         return ib_err_set(err, -r, "entry `%s`: write", path);
-                pos = offset + (la_int64_t) n;
+                fpos = end = offset + (la_int64_t) n;
         }
         if (ar != ARCHIVE_EOF)
                 return -EIO;    /* the caller reports the reader's error */
-        if (pos < size && ftruncate(fd, size) < 0)
+        if (end < size)
+                end = size;
+        if (fpos < end && ftruncate(fd, end) < 0)
                 return ib_err_set(err, errno, "entry `%s`: truncate", path);
         return 0;
 }
@@ -496,6 +511,29 @@ static int make_whiteout(struct ictx *c, int pfd, size_t depth, const char *name
         }
 }
 
+/* A name no program in the container could open (longer than PATH_MAX), or
+ * deeper than IB_LAYER_MAX_DEPTH, is refused before anything is created: the
+ * parent chain holds one descriptor per level, and every message quotes the
+ * name, so both must stay bounded.  Messages show the head of such a name. */
+#define IB_LAYER_MAX_DEPTH 512
+static int check_name_bounds(const char *raw, const char *link, struct ib_err **err)
+{
+        size_t len = strlen(raw), depth = 0;
+
+        if (len >= PATH_MAX)
+                return ib_err_set(err, 0, "entry `%.64s...` (%zu bytes): the name is longer than PATH_MAX (%d)",
+                                  raw, len, PATH_MAX);
+        for (const char *p = raw; *p; p++)
+                depth += *p == '/' && p[1] && p[1] != '/';
+        if (depth >= IB_LAYER_MAX_DEPTH)
+                return ib_err_set(err, 0, "entry `%.64s...`: %zu levels deep, more than the %d allowed",
+                                  raw, depth + 1, IB_LAYER_MAX_DEPTH);
+        if (link && strlen(link) >= PATH_MAX)
+                return ib_err_set(err, 0, "hardlink `%.64s...`: the target is longer than PATH_MAX (%d)",
+                                  raw, PATH_MAX);
+        return 0;
+}
+
 static int do_entry(struct ictx *c, struct archive *a, struct archive_entry *ae, struct ib_err **err)
 {
         const char *raw = archive_entry_pathname(ae), *link = archive_entry_hardlink(ae);
@@ -505,6 +543,9 @@ static int do_entry(struct ictx *c, struct archive *a, struct archive_entry *ae,
 
         if (!raw)
                 return ib_err_set(err, EINVAL, "an entry without a name");
+        r = check_name_bounds(raw, link, err);
+        if (r < 0)
+                return r;
         r = ib_split_path(raw, &comps, &n, err);
         if (r < 0)
                 return r;
@@ -745,6 +786,7 @@ int ib_snapshot_import(struct ib_store *store, const char *digest, const char *d
                 return ib_err_set(err, EINVAL, "layer %s: diff_id `%s` is not a sha256 digest", digest, diff_id);
         if (!stats)
                 stats = &local;
+        ib_store_touch_used(store, IB_STORE_LAYER, diff_id);   /* before the lookup: see lib/ib.h */
         final = ib_strdupf("%s/layers/%s", store->root, hex);
         if (!ib_snapshot_has_layer(store, diff_id)) {
                 lock = ib_strdupf("%s.lock", final);
@@ -778,6 +820,7 @@ int ib_snapshot_publish_dir(struct ib_store *store, const char *dir, const char 
 
         if (!final)
                 return ib_err_set(err, EINVAL, "diff_id `%s` is not a sha256 digest", diff_id);
+        ib_store_touch_used(store, IB_STORE_LAYER, diff_id);
         /* A RUN's upper dir was written through a volatile overlay (no syncs):
          * one syncfs makes its content durable before it takes its final name. */
         if (syncfs(store->root_fd) < 0)

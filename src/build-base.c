@@ -136,6 +136,8 @@ int ib_build_registry(struct build *b, struct ib_err **err)
         ib_registry_opts_init(&defaults);
         r = ib_registry_new(b->o->registry ? b->o->registry : &defaults, &b->reg, err);
         ib_registry_opts_release(&defaults);
+        if (r == 0)
+                ib_registry_set_progress(b->reg, ib_xfer_progress, (void *) "pull");
         return r;
 }
 
@@ -204,6 +206,8 @@ resolved:
  * config only is pulled in full (by digest) the first time one is needed. */
 int ib_build_fetch_blobs(struct build *b, const struct blayer *layers, size_t n, struct ib_err **err)
 {
+        int r;
+
         for (size_t i = 0; i < n; i++) {
                 if (ib_store_has_blob(b->store, layers[i].l.digest))
                         continue;
@@ -216,8 +220,11 @@ int ib_build_fetch_blobs(struct build *b, const struct blayer *layers, size_t n,
                         return ib_err_set(err, ENOENT, "layer %s is not in the store", layers[i].l.digest);
                 _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
                 _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
-                if (ib_ref_parse(owner->source, &ref, err) < 0 || ib_build_registry(b, err) < 0 ||
-                    ib_registry_pull(b->reg, b->store, ref, NULL, &pr, err) < 0)
+                double t = ib_now();
+                r = ib_ref_parse(owner->source, &ref, err) < 0 || ib_build_registry(b, err) < 0 ||
+                    ib_registry_pull(b->reg, b->store, ref, NULL, &pr, err) < 0;
+                ib_build_phase_add(b, IB_PHASE_PULL, t);
+                if (r)
                         return ib_err_wrap(err, "fetch the layers of %s", owner->name);
                 ib_log(IB_LOG_INFO, "  fetched %u layer blobs of %s", pr->fetched, owner->name);
         }
@@ -245,10 +252,12 @@ int ib_build_resolve_base(struct build *b, const char *name, const char *platfor
                 return ib_err_set(err, ENOTSUP, "FROM `%s`: a directory build context cannot be a base image "
                                   "(use oci-layout:// or docker-image://)", name);
         ib_log(IB_LOG_INFO, "resolving %s%s%s", name, nc ? " = " : "", nc ? nc->spec : "");
+        double t = ib_now();
         if (nc && nc->kind == NCTX_LAYOUT)
                 r = base_from_layout(b, nc->spec, platform, &man, err);
         else
                 r = base_from_registry(b, nc ? nc->spec : name, platform, &man, &source, err);
+        ib_build_phase_add(b, IB_PHASE_RESOLVE, t);
         if (r < 0)
                 return ib_err_wrap(err, "FROM %s", name);
         if (ib_image_load(b->store, man, &img, err) < 0)
@@ -310,8 +319,11 @@ int ib_build_extract_layers(struct build *b, struct blayer *layers, size_t n, st
                 struct ib_import_stats st = { 0 };
                 if (layers[i].dir)
                         continue;
-                if (ib_snapshot_import(b->store, layers[i].l.digest, layers[i].l.diff_id, &layers[i].dir, &st,
-                                       err) < 0) {
+                double t = ib_now();
+                int r = ib_snapshot_import(b->store, layers[i].l.digest, layers[i].l.diff_id, &layers[i].dir, &st,
+                                           err);
+                ib_build_phase_add(b, IB_PHASE_EXTRACT, t);
+                if (r < 0) {
                         ib_import_stats_release(&st);
                         return -EIO;
                 }

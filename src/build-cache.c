@@ -38,6 +38,12 @@ void ib_bkey_addn(struct ib_bkey *k, const void *data, size_t n)
 
 void ib_bkey_add(struct ib_bkey *k, const char *s)
 {
+        /* -v debug shows what went into each key (the "why was this a miss"
+         * question); long inputs are cut, binary ones are trace-level. */
+        if (ib_log_level_max >= IB_LOG_DEBUG && s && strcmp(s, "imgbuild-step-v1"))
+                ib_debug("cache key: + %.*s%s", 300, s, strlen(s) > 300 ? "..." : "");
+        else if (!s)
+                ib_trace("cache key: + (unset)");
         if (!s) {
                 ib_sha256_update(k->h, "-", 1);         /* NULL differs from "" */
                 return;
@@ -57,6 +63,7 @@ void ib_bkey_addv(struct ib_bkey *k, char *const *v)
 void ib_bkey_finish(struct ib_bkey *k, char hex[IB_SHA256_HEX])
 {
         ib_sha256_final_hex(k->h, hex);
+        ib_debug("cache key: = %s", hex);
         ib_sha256_free(k->h);
         k->h = NULL;
 }
@@ -82,6 +89,7 @@ int ib_cache_get(struct build *b, const char *key, struct ib_cache_entry *ret)
         yajl_val l, sz;
 
         memset(ret, 0, sizeof(*ret));
+        ib_store_touch_used(b->store, IB_STORE_CACHE, key);
         if (ib_read_file(path, 1u << 20, &text, &len, &e) < 0) {
                 ib_err_free(&e);
                 return -ENOENT;
@@ -116,6 +124,7 @@ int ib_cache_put(struct build *b, const char *key, const char *created, const st
         _cleanup_free_ char *path = entry_path(b, key);
         _cleanup_buf_ struct ib_buf j = IB_BUF_INIT;
 
+        ib_store_touch_used(b->store, IB_STORE_CACHE, key);
         if (ib_mkdir_p(dir, 0755, err) < 0)
                 return -EIO;
         ib_buf_adds(&j, "{\"created\":");
@@ -189,7 +198,10 @@ static int remote_lookup(struct build *b, struct ib_registry *reg, const char *k
         memset(ret, 0, sizeof(*ret));
         if (ib_ref_parse(refs, &ref, err) < 0)
                 return -EINVAL;
+        double t = ib_now();
         r = ib_registry_pull(reg, b->store, ref, NULL, &pr, &e);
+        if (reg == b->reg)
+                ib_build_phase_add(b, IB_PHASE_PULL, t);        /* the lookup threads keep no phases */
         if (r < 0) {
                 /* a miss looks like any other failure here: report it at debug level only */
                 ib_debug("cache %s: %s", refs, e ? e->msg : "miss");
@@ -240,8 +252,16 @@ static int remote_put(struct build *b, struct ib_registry *reg, const char *key,
         r = ib_ref_parse(refs, &ref, err);
         if (r == 0)
                 r = ib_image_commit(b->store, cfg, layer, layer ? 1 : 0, IB_FORMAT_OCI, &img, err);
-        if (r == 0)
+        if (r == 0 && reg != b->reg) {
+                /* the background thread: no progress events, no phase times (not thread-safe) */
                 r = ib_registry_push(reg, b->store->root, img->manifest_digest, ref, NULL, b->store, &pr, err);
+        } else if (r == 0) {
+                double t = ib_now();
+                ib_registry_set_progress(b->reg, ib_xfer_progress, (void *) "push");
+                r = ib_registry_push(b->reg, b->store->root, img->manifest_digest, ref, NULL, b->store, &pr, err);
+                ib_registry_set_progress(b->reg, ib_xfer_progress, (void *) "pull");
+                ib_build_phase_add(b, IB_PHASE_PUSH, t);
+        }
         ib_push_result_release(&pr);
         ib_image_config_free(cfg);
         return r < 0 ? ib_err_wrap(err, "cache push %s", refs) : 0;

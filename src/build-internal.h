@@ -6,6 +6,7 @@
 #include "src/context.h"
 #include "src/dockerfile.h"
 #include "src/dockerignore.h"
+#include <pthread.h>
 
 /* One layer of a stage's image: the blob and, once extracted or built here,
  * its overlay-form dir in the store. */
@@ -134,6 +135,32 @@ int ib_run_mounts_prepare(struct build *b, const struct ib_plan_step *st, struct
 void ib_run_mounts_release(struct ib_run_mounts *rm);
 /* Stop the agents started from index @first on (a --jobs child stops its own). */
 void ib_build_stop_agents(struct build *b, size_t first);
+
+/* src/build-events.c: events and phase times of the engine */
+void ib_build_step_start(const struct bstage *s, size_t i, size_t n, const struct ib_df_instr *in, bool onbuild,
+                         bool cached);
+/* @layer: the step's new layer, or NULL. */
+void ib_build_step_end(const struct bstage *s, size_t i, size_t n, const struct ib_df_instr *in, bool onbuild,
+                       bool cached, double seconds, const struct ib_layer *layer);
+/* Add the seconds since @since (ib_now()) to phase @p of the build's result. */
+void ib_build_phase_add(struct build *b, enum ib_phase p, double since);
+void ib_build_stage_time(struct build *b, const struct bstage *s, double seconds);
+/* --jobs children hand their phases and stage time back in their result. */
+void ib_build_times_json(const struct ib_build_result *r, struct ib_buf *j);
+void ib_build_times_apply(struct build *b, const struct bstage *s, const struct yajl_val_s *v);
+void ib_build_times_reset(struct ib_build_result *r);
+/* RUN output relay: a pipe whose write end becomes the RUN's stdout and
+ * stderr, and a thread that turns what comes out into IB_EV_OUTPUT lines. */
+struct ib_relay {
+        int rfd, wfd;
+        bool started;
+        const char *stage;
+        unsigned source_line;
+        pthread_t thread;
+};
+int ib_relay_start(struct ib_relay *r, const char *stage, unsigned source_line, struct ib_err **err);
+/* Close the write end (after the RUN is gone), drain, join. */
+void ib_relay_stop(struct ib_relay *r);
 
 /* src/build-base.c */
 int ib_build_registry(struct build *b, struct ib_err **err);

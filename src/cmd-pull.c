@@ -2,6 +2,7 @@
  * build (Kaniko's warmer) and print REF@sha256:... for each reference. */
 #include "lib/ib.h"
 #include "src/cache-dir.h"
+#include "src/build.h"
 #include "src/cli.h"
 #include "src/registry-opts.h"
 
@@ -14,17 +15,9 @@ static void pull_usage(FILE *out)
                      "      --root DIR                     the store (default: $IMGBUILD_ROOT, else per user)\n"
                      "      --cache-dir DIR                also write each image into DIR as Kaniko's warmer does\n"
                      "                                     (for imgbuild build --cache-dir DIR)\n"
+                     IB_OUTPUT_HELP
                      "  -h, --help                         show this help\n");
         ib_regopts_help(out);
-}
-
-/* debug-level progress lines; bars are the UX issue's */
-static void progress(void *ud, enum ib_progress_event ev, const char *digest, uint64_t done, uint64_t total)
-{
-        static const char *const names[] = { "start", "bytes", "done", "exists", "mounted", "retry" };
-        (void) ud;
-        if (ev != IB_PROGRESS_BYTES)
-                ib_debug("%s %s %llu/%llu", names[ev], digest, (unsigned long long) done, (unsigned long long) total);
 }
 
 int ib_cmd_pull(int argc, char **argv)
@@ -32,6 +25,7 @@ int ib_cmd_pull(int argc, char **argv)
         static const struct option verb_opts[] = {
                 { "root", required_argument, NULL, 'R' },
                 { "cache-dir", required_argument, NULL, 'C' },
+                IB_OUTPUT_LONGOPTS,
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -44,7 +38,7 @@ int ib_cmd_pull(int argc, char **argv)
         int c, r, status = 0;
 
         ib_regopts_init(&ro);
-        while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "hv:", lo, NULL)) != -1) {
                 switch (c) {
                 case 'R':
                         free(root);
@@ -59,6 +53,13 @@ int ib_cmd_pull(int argc, char **argv)
                         ib_regopts_release(&ro);
                         return 0;
                 default:
+                        r = ib_output_opt(c, optarg, "pull");
+                        if (r == 1)
+                                break;
+                        if (r) {
+                                ib_regopts_release(&ro);
+                                return r;
+                        }
                         r = ib_regopts_handle(&ro, c, optarg, "pull");
                         if (r == 1)
                                 break;
@@ -76,7 +77,8 @@ int ib_cmd_pull(int argc, char **argv)
                 ib_regopts_release(&ro);
                 return ib_cli_fail(&err);
         }
-        ib_registry_set_progress(reg, progress, NULL);
+        ib_output_start();
+        ib_registry_set_progress(reg, ib_xfer_progress, (void *) "pull");
         for (int i = optind; i < argc; i++) {
                 _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
                 _cleanup_(ib_pull_result_freep) struct ib_pull_result *res = NULL;
@@ -105,5 +107,6 @@ int ib_cmd_pull(int argc, char **argv)
                          res->config_digest, res->n_layers, res->fetched);
         }
         ib_regopts_release(&ro);
+        ib_output_end();
         return status;
 }

@@ -8,7 +8,7 @@ libseccomp-dev libcap-dev libarchive-dev libcurl4-openssl-dev libyajl-dev
 libxxhash-dev libssl-dev zlib1g-dev libzstd-dev libisal-dev
 uidmap passwd util-linux iproute2 procps psmisc attr acl python3 curl ca-certificates
 busybox-static docker-registry skopeo umoci podman buildah runc fuse-overlayfs
-apache2-utils openssl mandoc man-db tar gzip zstd xz-utils bzip2 file"
+apache2-utils openssl mandoc man-db tar gzip zstd xz-utils bzip2 file time"
 
 missing=""
 for p in $PKGS; do
