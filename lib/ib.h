@@ -101,6 +101,11 @@ void ib_strvec_release(struct ib_strvec *x);
 
 bool ib_startswith(const char *s, const char *prefix);
 bool ib_endswith(const char *s, const char *suffix);
+/* Messages quote user input (a Dockerfile line, a tar name) that may be
+ * megabytes long: a copy of @s cut to about @max bytes by replacing its
+ * middle with " ... (N bytes) ... ", so both ends (where the position and the
+ * reason are) stay.  Caller frees. */
+char *ib_elide(const char *s, size_t max);
 
 /* UTF-8 (lib/utf8.c).  Length of the sequence at @s (at most @avail bytes),
  * 1 for an invalid byte; decode a sequence of that length (an invalid byte
