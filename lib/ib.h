@@ -158,7 +158,7 @@ enum ib_event_kind {
         IB_EV_BUILD_START,      /* u.start: once, before the first step */
         IB_EV_STEP_START,       /* u.step: a step begins (cache status known) */
         IB_EV_STEP_END,         /* u.step: it ended; seconds, layer */
-        IB_EV_OUTPUT,           /* u.output: one line a RUN wrote (relayed mode only) */
+        IB_EV_OUTPUT,           /* u.output: lines a RUN wrote (relayed mode only) */
         IB_EV_TRANSFER,         /* u.xfer: pull/push progress of one blob */
         IB_EV_SUMMARY,          /* u.summary: the build succeeded */
         IB_EV_LOG,              /* u.log: an ib_log message (warnings, errors, ...) */
@@ -207,7 +207,7 @@ struct ib_event {
                 struct {
                         const char *stage;
                         unsigned source_line;   /* the RUN's line in the Dockerfile */
-                        const char *text;       /* one line, without its newline */
+                        const char *text;       /* one or more lines joined by '\n', no final newline */
                 } output;
                 struct {
                         const char *op;         /* "pull" or "push" */
