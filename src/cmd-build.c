@@ -14,7 +14,7 @@ enum {
         O_METADATA_FILE, O_NAME_DIGEST_FILE, O_NAME_TAG_DIGEST_FILE, O_REPRODUCIBLE, O_SINGLE_SNAPSHOT,
         O_IMAGE_FORMAT, O_JOBS, O_ROOT, O_NO_CACHE, O_NETWORK, O_COMPRESSION, O_COMPRESSION_LEVEL, O_NO_PUSH,
         O_CONTEXT, O_CACHE, O_CACHE_REPO, O_CACHE_TTL, O_CACHE_RUN_LAYERS, O_CACHE_COPY_LAYERS, O_NO_PUSH_CACHE,
-        O_CACHE_DIR, O_SECRET, O_SSH,
+        O_CACHE_DIR, O_SECRET, O_SSH, O_PULL,
         /* Kaniko's executor flags that have no other home (see KANIKO COMPATIBILITY in imgbuild-build(1)) */
         O_CONTEXT_SUB_PATH, O_BUCKET, O_GIT, O_SNAPSHOT_MODE, O_USE_NEW_RUN, O_CUSTOM_PLATFORM_OLD, O_CLEANUP,
         O_COMPRESSED_CACHING, O_FORCE, O_IGNORE_PATH, O_IGNORE_VAR_RUN, O_FS_EXTRACT_RETRY, O_KANIKO_DIR,
@@ -29,7 +29,6 @@ static void kaniko_usage(FILE *out)
                 "\nKaniko executor flags (imgbuild-build(1), KANIKO COMPATIBILITY, says what each does):\n"
                 "      --context-sub-path DIR         build from DIR inside the context\n"
                 "      --kaniko-dir DIR               Kaniko's directory: credentials from DIR/.docker\n"
-                "      --cache-dir DIR                Kaniko's base image cache (see imgbuild-build(1))\n"
                 "      --push-ignore-immutable-tag-errors\n"
                 "                                     a destination tag the registry refuses to\n"
                 "                                     overwrite is a warning, not a failure\n"
@@ -85,6 +84,11 @@ static void build_usage(FILE *out)
                 "      --cache-run-layers[=BOOL]      cache RUN layers in the registry (default true)\n"
                 "      --cache-copy-layers[=BOOL]     cache COPY/ADD layers in the registry (default false)\n"
                 "      --no-push-cache                look the registry cache up, never push to it\n"
+                "      --pull[=always|missing|never]  ask the registry what a base tag names: every build\n"
+                "                                     (--pull), only if the store never resolved it\n"
+                "                                     (missing, the default), or never\n"
+                "      --cache-dir DIR                base images from DIR (imgbuild pull --cache-dir, Kaniko's\n"
+                "                                     warmer) before any registry\n"
                 "  -q, --quiet                        print only the image digest (RUN output to stderr)\n"
                 IB_OUTPUT_HELP
                 "  -h, --help                         show this help\n");
@@ -429,9 +433,19 @@ static int handle_opt(struct build_cli *c, int opt, const char *arg)
         case O_NO_PUSH_CACHE:
                 c->o.no_push_cache = true;
                 return 0;
+        case O_PULL:
+                if (!arg || !strcmp(arg, "always") || !strcmp(arg, "true"))
+                        c->o.pull = IB_BASE_PULL_ALWAYS;
+                else if (!strcmp(arg, "missing"))
+                        c->o.pull = IB_BASE_PULL_MISSING;
+                else if (!strcmp(arg, "never") || !strcmp(arg, "false"))
+                        c->o.pull = IB_BASE_PULL_NEVER;
+                else
+                        return ib_cli_usage_error("build", "--pull: expected always, missing or never, not '%s'", arg);
+                return 0;
         case O_CACHE_DIR:
-                return ib_cli_usage_error("build", "--cache-dir: base images from a warmer directory are not "
-                                          "supported yet; use --build-context NAME=oci-layout://DIR");
+                c->o.cache_dir = arg;
+                return 0;
         default:
                 return handle_kaniko_opt(c, opt, arg);
         }
@@ -820,6 +834,7 @@ int ib_cmd_build(int argc, char **argv)
                 { "cache-copy-layers", optional_argument, NULL, O_CACHE_COPY_LAYERS },
                 { "no-push-cache", no_argument, NULL, O_NO_PUSH_CACHE },
                 { "cache-dir", required_argument, NULL, O_CACHE_DIR },
+                { "pull", optional_argument, NULL, O_PULL },
                 { "quiet", no_argument, NULL, 'q' },
                 IB_OUTPUT_LONGOPTS,
                 { "help", no_argument, NULL, 'h' },
