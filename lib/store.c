@@ -140,8 +140,9 @@ bool ib_store_has_blob(const struct ib_store *s, const char *digest)
 
 char *ib_store_tmp_path(struct ib_store *s, const char *prefix)
 {
-        static unsigned long counter;
-        return ib_strdupf("%s/%s-%lu-%08x", s->tmp_dir, prefix, ++counter, rand32());
+        static unsigned long counter;   /* atomic: the build's cache threads write blobs too */
+        return ib_strdupf("%s/%s-%lu-%08x", s->tmp_dir, prefix, __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED),
+                          rand32());
 }
 
 struct ib_blob_writer {

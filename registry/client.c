@@ -118,7 +118,9 @@ int ib_registry_new(const struct ib_registry_opts *opts, struct ib_registry **re
 
         if (!global_done) {
                 if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                        return ib_err_set(err, 0, "libcurl initialisation failed");
+                        return ib_err_set(err, 0, "libcurl initialisation failed%s%s",
+                                          ib_curl_load_error() ? ": " : "",
+                                          ib_curl_load_error() ? ib_curl_load_error() : "");
                 global_done = true;
         }
         r = ib_calloc(1, sizeof(*r));

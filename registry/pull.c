@@ -44,6 +44,13 @@ static void record_tag(struct ib_store *s, const struct ib_ref *ref, const char 
         p = refs_path(s, ref);
         dir = ib_strndup(p, (size_t) (strrchr(p, '/') - p));
         line = ib_strdupf("%s\n", digest);
+        {
+                _cleanup_free_ char *old = NULL;
+                size_t len = 0;
+                if (ib_read_file(p, 256, &old, &len, &e) == 0 && len == strlen(line) && !memcmp(old, line, len))
+                        return;         /* unchanged: no rewrite, no fsync */
+                ib_err_free(&e);
+        }
         if (ib_mkdir_p(dir, 0700, &e) < 0 || ib_write_file_atomic(p, line, strlen(line), 0644, &e) < 0)
                 ib_debug("cannot record %s:%s, ignoring: %s", ref->path, ref->tag, e->msg);
 }
@@ -667,6 +674,34 @@ static void split_target(const char *to, const char *path, char **ret_host, char
 static const char *api_host(const char *domain)
 {
         return strcmp(domain, "docker.io") == 0 ? "registry-1.docker.io" : domain;
+}
+
+int ib_registry_pull_local(struct ib_store *store, const struct ib_ref *ref, const struct ib_platform *platform,
+                          unsigned flags, struct ib_pull_result **ret, struct ib_err **err)
+{
+        _cleanup_free_ char *recorded = NULL;
+        _cleanup_(ib_ref_freep) struct ib_ref *pinned = NULL;
+        struct ib_platform host;
+        struct ib_err *e = NULL;
+        int res;
+
+        if (!platform) {
+                ib_platform_host(&host);
+                platform = &host;
+        }
+        if (!ref->digest && ib_registry_local_digest(store, ref, &recorded, &e) < 0) {
+                ib_err_free(&e);
+                return -ENOENT;
+        }
+        pinned = ib_ref_with_digest(ref, ref->digest ? ref->digest : recorded);
+        if (!ib_store_has_blob(store, pinned->digest))
+                return -ENOENT;
+        res = pull_from(NULL, store, NULL, NULL, pinned, platform, flags, ret, &e);
+        if (res == -ENOENT)
+                ib_err_free(&e);
+        else if (res < 0)
+                *err = e;
+        return res;
 }
 
 int ib_registry_pull(struct ib_registry *r, struct ib_store *store, const struct ib_ref *ref,

@@ -68,8 +68,9 @@ static char **mount_sources(struct push_ctx *c, const char *digest)
                 _cleanup_free_ char *p = ib_strdupf("%s/cache/blob-repos/%s", c->store->root, hex), *data = NULL;
                 _cleanup_err_ struct ib_err *e = NULL;
                 size_t len;
+                char *save = NULL;
                 if (ib_read_file(p, 1u << 20, &data, &len, &e) == 0) {
-                        for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n"))
+                        for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
                                 if (ib_startswith(line, prefix) && strcmp(line + strlen(prefix), c->path) != 0)
                                         ib_strv_push(&v, line + strlen(prefix));
                 }

@@ -178,6 +178,10 @@ enum ib_progress_event {
 typedef void (*ib_progress_fn)(void *userdata, enum ib_progress_event ev, const char *digest,
                                uint64_t done, uint64_t total);
 
+/* NULL when libcurl is loaded (registry/curl-load.c loads it on first use),
+ * else why it cannot be. */
+const char *ib_curl_load_error(void);
+
 struct ib_registry;
 /* @opts is copied.  Fails only when libcurl cannot be set up. */
 int ib_registry_new(const struct ib_registry_opts *opts, struct ib_registry **ret, struct ib_err **err);
@@ -221,6 +225,11 @@ int ib_registry_pull(struct ib_registry *r, struct ib_store *store, const struct
 int ib_registry_pull_ex(struct ib_registry *r, struct ib_store *store, const struct ib_ref *ref,
                         const struct ib_platform *platform, unsigned flags, struct ib_pull_result **ret,
                         struct ib_err **err);
+/* ib_registry_pull_ex with no network at all: a tag resolves to the digest
+ * cache/refs/ recorded at its last pull, and everything the flags ask for must
+ * be in the store already; -ENOENT (no error set) otherwise. */
+int ib_registry_pull_local(struct ib_store *store, const struct ib_ref *ref, const struct ib_platform *platform,
+                           unsigned flags, struct ib_pull_result **ret, struct ib_err **err);
 /* The digest cache/refs/ holds for a tag reference (offline); ENOENT if none. */
 int ib_registry_local_digest(struct ib_store *store, const struct ib_ref *ref, char **ret_digest,
                              struct ib_err **err);

@@ -3,6 +3,7 @@
  * extracting base layers on demand, and answering "what is at this path" in
  * a stack of overlay-form layer dirs without mounting anything. */
 #include "src/build-internal.h"
+#include "src/cache-dir.h"
 #include <fcntl.h>
 #include <inttypes.h>
 #include <strings.h>
@@ -140,12 +141,28 @@ int ib_build_registry(struct build *b, struct ib_err **err)
         return r;
 }
 
+/* --cache-dir: the image in the warmer directory, blobs copied into the store
+ * (-ENOENT: not there, ask the registry).  It holds one platform's image, the
+ * one it was pulled for. */
+static int base_from_cache_dir(struct build *b, const char *name, char **ret_manifest, struct ib_err **err)
+{
+        int r;
+
+        if (!b->o->cache_dir)
+                return -ENOENT;
+        r = ib_cache_dir_import(b->store, b->o->cache_dir, name, ret_manifest, err);
+        if (r == 0)
+                ib_log(IB_LOG_INFO, "  %s: from --cache-dir %s", name, b->o->cache_dir);
+        return r;
+}
+
 static int base_from_registry(struct build *b, const char *name, const char *platform, char **ret_manifest,
                               char **ret_source, struct ib_err **err)
 {
         _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
         _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
         struct ib_platform want, *pw = NULL;
+        int r;
 
         if (ib_ref_parse(name, &ref, err) < 0)
                 return -EINVAL;
@@ -154,12 +171,29 @@ static int base_from_registry(struct build *b, const char *name, const char *pla
                         return -EINVAL;
                 pw = &want;
         }
+        /* --pull=missing (the default, as docker build and buildah): a tag
+         * resolved before is used as the store has it, with no network. */
+        if (b->o->pull != IB_BASE_PULL_ALWAYS) {
+                r = ib_registry_pull_local(b->store, ref, pw, IB_PULL_CONFIG_ONLY, &pr, err);
+                if (r == 0) {
+                        ib_debug("%s: as resolved before (%s), not asked again (--pull asks)", name, pr->digest);
+                        goto resolved;
+                }
+                if (r != -ENOENT)
+                        return -EIO;
+        }
+        r = base_from_cache_dir(b, name, ret_manifest, err);
+        if (r != -ENOENT)
+                return r;
+        if (b->o->pull == IB_BASE_PULL_NEVER)
+                return ib_err_set(err, ENOENT, "not in the store, and --pull=never keeps the registry out");
         if (ib_build_registry(b, err) < 0)
                 return -EIO;
         /* Layers come later, and only if something needs them: a stage whose
          * steps are all cached never downloads its base. */
         if (ib_registry_pull_ex(b->reg, b->store, ref, pw, IB_PULL_CONFIG_ONLY, &pr, err) < 0)
                 return -EIO;
+resolved:
         *ret_manifest = ib_strdup(pr->manifest_digest);
         {
                 _cleanup_(ib_ref_freep) struct ib_ref *pinned = ib_ref_with_digest(ref, pr->manifest_digest);

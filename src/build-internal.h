@@ -61,6 +61,8 @@ struct build {
         struct named_ctx *named;
         size_t n_named;
         struct ib_err *deferred;        /* an error met inside a callback */
+        struct ib_cache_ahead *ahead;   /* registry cache answers looked up before execution */
+        struct ib_cache_pusher *pusher; /* registry cache pushes in the background */
         char created[40];               /* RFC 3339 of this build (or SOURCE_DATE_EPOCH) */
         const char *step_created;       /* history time of the step at hand (a hit: the cached one) */
         char last_created[40];          /* the latest history time of the final stage: config.created */
@@ -102,6 +104,18 @@ int ib_cache_put(struct build *b, const char *key, const char *created, const st
 int ib_cache_remote_get(struct build *b, const char *key, struct ib_cache_entry *ret, struct ib_err **err);
 int ib_cache_remote_put(struct build *b, const char *key, const char *created, const char *created_by,
                         const struct ib_layer *layer, struct ib_err **err);
+/* Look @n keys up in the registry cache now, several at once; ib_cache_remote_get
+ * then answers those keys from memory. */
+int ib_cache_lookup_ahead(struct build *b, char (*keys)[IB_SHA256_HEX], size_t n, struct ib_err **err);
+void ib_cache_ahead_free(struct build *b);
+/* Queue a push for the background thread (started on first use); failures
+ * are logged as warnings there. */
+int ib_cache_remote_put_async(struct build *b, const char *key, const char *created, const char *created_by,
+                              const struct ib_layer *layer, struct ib_err **err);
+/* Wait for the queued pushes (bounded; see src/build-cache.c). */
+void ib_cache_push_wait(struct build *b);
+/* In a forked child: drop the parent's pusher (its thread is not ours). */
+void ib_cache_push_forget(struct build *b);
 
 /* src/build-mounts.c: RUN --mount */
 struct ib_run_mounts {

@@ -1149,8 +1149,8 @@ static int run_step(struct build *b, struct bstage *s, const struct ib_plan_step
                 ib_err_free(&e2);
                 if (remote_cacheable(b, st) && !b->o->no_push_cache) {
                         _cleanup_free_ char *by = created_by(st);
-                        /* a failed cache push is a warning, never a failed build */
-                        if (ib_cache_remote_put(b, key, b->step_created, by, nl, &e2) < 0)
+                        /* pushed in the background; a failed cache push is a warning, never a failed build */
+                        if (ib_cache_remote_put_async(b, key, b->step_created, by, nl, &e2) < 0)
                                 ib_log(IB_LOG_WARN, "%s", e2->msg);
                         ib_err_free(&e2);
                 }
@@ -1171,6 +1171,97 @@ static int run_step(struct build *b, struct bstage *s, const struct ib_plan_step
         ib_build_step_end(s, idx, total, st->in, trigger, hit, now_s() - t,
                           s->n_layers > layers_before ? &s->layers[s->n_layers - 1].l : NULL);
         return 0;
+}
+
+/* ------------------------------------------------- keys before execution */
+
+/* A step's effect on what later keys see (the config), without running it. */
+static int sim_step(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
+{
+        switch (st->in->kind) {
+        case IB_DF_RUN:
+        case IB_DF_COPY:
+        case IB_DF_ADD:
+                return 0;
+        case IB_DF_WORKDIR: {
+                _cleanup_free_ char *path = resolve_path(s, st->words && st->words[0] ? st->words[0] : "/");
+                size_t n = strlen(path);
+                if (n > 1 && path[n - 1] == '/')
+                        path[n - 1] = '\0';
+                ib_image_config_set_str(&s->cfg->config.working_dir, path);
+                return 0;
+        }
+        default:
+                return exec_meta(b, s, st, err);
+        }
+}
+
+/* Walk one planned stage on a copy of its config, adding the keys of the steps
+ * that go to the registry cache and miss the local one.  Returns whether the
+ * stage's final key is known (a later stage may build on it). */
+static bool sim_stage(struct build *b, struct bstage *s, const bool *known, char (**keys)[IB_SHA256_HEX],
+                      size_t *n, size_t *alloc)
+{
+        const struct ib_plan_stage *ps = s->ps;
+        struct ib_err *e = NULL;
+
+        if ((ps->base_stage >= 0 && !known[ps->base_stage]) || stage_from(b, s, &e) < 0)
+                goto unknown;
+        if (ps->base_stage < 0 && s->cfg->config.onbuild && s->cfg->config.onbuild[0])
+                return false;   /* the base's triggers come first: keys from here on are found as we go */
+        for (size_t i = 0; i < ps->n_steps; i++) {
+                const struct ib_plan_step *st = &ps->steps[i];
+                struct ib_cache_entry ce = { 0 };
+                char key[IB_SHA256_HEX];
+                if ((st->from_stage >= 0 && !known[st->from_stage]) || step_key(b, s, st, key, &e) < 0)
+                        goto unknown;
+                if (remote_cacheable(b, st) && ib_cache_get(b, key, &ce) < 0) {
+                        ib_grow(keys, alloc, *n + 1, sizeof(**keys));
+                        memcpy((*keys)[(*n)++], key, sizeof(key));
+                }
+                ib_cache_entry_release(&ce);
+                if (sim_step(b, s, st, &e) < 0)
+                        goto unknown;
+                memcpy(s->key, key, sizeof(key));
+        }
+        return true;
+unknown:
+        ib_debug("cache keys of stage %s: known up to a step that needs the build (%s)", s->label,
+                 e ? e->msg : "a stage before it");
+        ib_err_free(&e);
+        return false;
+}
+
+/* Registry cache: compute every key that is known without executing anything
+ * (each depends on the previous one, the base digest and the hashed COPY
+ * sources) and look them all up at once, before the first step runs.  The
+ * stages are walked on throw-away copies swapped in for b->st. */
+static void lookup_ahead(struct build *b)
+{
+        struct bstage *real = b->st, *sim = ib_calloc(b->df->n_stages, sizeof(*sim));
+        _cleanup_free_ bool *known = ib_calloc(b->df->n_stages, sizeof(bool));
+        _cleanup_free_ char (*keys)[IB_SHA256_HEX] = NULL;
+        size_t n = 0, alloc = 0;
+        struct ib_err *e = NULL;
+
+        b->st = sim;
+        b->step_created = b->created;
+        for (size_t i = 0; i < b->plan->n_stages; i++) {
+                const struct ib_plan_stage *ps = &b->plan->stages[i];
+                struct bstage *s = &sim[ps->index];
+                s->ps = ps;
+                s->label = real[ps->index].label;
+                if (b->o->single_snapshot && ps->index == b->plan->target)
+                        continue;       /* not cached */
+                known[ps->index] = sim_stage(b, s, known, &keys, &n, &alloc);
+        }
+        b->st = real;
+        for (size_t i = 0; i < b->df->n_stages; i++)
+                stage_free(&sim[i]);
+        free(sim);
+        if (ib_cache_lookup_ahead(b, keys, n, &e) < 0)
+                ib_log(IB_LOG_WARN, "cache lookups: %s, ignoring", e->msg);
+        ib_err_free(&e);
 }
 
 int ib_build_stage(struct build *b, struct bstage *s, struct ib_err **err)
@@ -1340,6 +1431,8 @@ static int write_outputs(struct build *b, struct ib_err **err)
 
 static void build_free(struct build *b)
 {
+        ib_cache_push_wait(b);
+        ib_cache_ahead_free(b);
         ib_build_stop_agents(b, 0);
         for (size_t i = 0; b->df && i < b->df->n_stages; i++)
                 if (b->st)
@@ -1402,6 +1495,8 @@ int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *res, str
                         s->label = names[ps->index % 64];
                 }
         }
+        if (r == 0 && o->cache_repo && !o->no_cache)
+                lookup_ahead(&b);
         if (r == 0)
                 r = ib_build_stages(&b, err);
         if (r == 0)

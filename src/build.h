@@ -28,6 +28,13 @@
 #include "snapshot/snapshot.h"
 #include "src/image.h"
 
+/* --pull: when a base image's tag is asked of its registry. */
+enum ib_base_pull {
+        IB_BASE_PULL_MISSING,           /* only when the store never resolved it (docker, buildah) */
+        IB_BASE_PULL_ALWAYS,            /* every build (Kaniko) */
+        IB_BASE_PULL_NEVER,             /* never: the store (or --cache-dir) must have it */
+};
+
 struct ib_build_opts {
         const char *context;            /* "DIR", "dir://DIR", "tar://FILE" or "-" */
         const char *dockerfile;         /* path of the Dockerfile (already resolved) */
@@ -60,6 +67,8 @@ struct ib_build_opts {
         bool cache_run_layers;          /* --cache-run-layers (default true) */
         bool cache_copy_layers;         /* --cache-copy-layers (default false, as Kaniko) */
         bool no_push_cache;             /* --no-push-cache: look up, never push */
+        enum ib_base_pull pull;         /* --pull */
+        const char *cache_dir;          /* --cache-dir: base images from a warmer directory, before registries */
         enum ib_network network;        /* --network default for RUN */
         const char *platform;           /* --platform / --custom-platform, or NULL */
         struct ib_registry_opts *registry;      /* may be NULL: defaults */

@@ -14,13 +14,35 @@ enum {
         O_METADATA_FILE, O_NAME_DIGEST_FILE, O_NAME_TAG_DIGEST_FILE, O_REPRODUCIBLE, O_SINGLE_SNAPSHOT,
         O_IMAGE_FORMAT, O_JOBS, O_ROOT, O_NO_CACHE, O_NETWORK, O_COMPRESSION, O_COMPRESSION_LEVEL, O_NO_PUSH,
         O_CONTEXT, O_CACHE, O_CACHE_REPO, O_CACHE_TTL, O_CACHE_RUN_LAYERS, O_CACHE_COPY_LAYERS, O_NO_PUSH_CACHE,
-        O_CACHE_DIR, O_SECRET, O_SSH,
+        O_CACHE_DIR, O_SECRET, O_SSH, O_PULL,
         /* Kaniko's executor flags that have no other home (see KANIKO COMPATIBILITY in imgbuild-build(1)) */
         O_CONTEXT_SUB_PATH, O_BUCKET, O_GIT, O_SNAPSHOT_MODE, O_USE_NEW_RUN, O_CUSTOM_PLATFORM_OLD, O_CLEANUP,
         O_COMPRESSED_CACHING, O_FORCE, O_IGNORE_PATH, O_IGNORE_VAR_RUN, O_FS_EXTRACT_RETRY, O_KANIKO_DIR,
         O_LOG_TIMESTAMP, O_PUSH_IGNORE_IMMUTABLE, O_SKIP_UNUSED_STAGES, O_FORCE_BUILD_METADATA,
         O_SKIP_PUSH_PERMISSION_CHECK,
 };
+
+/* Kaniko's executor flags that no docker habit covers (cmd/executor's list). */
+static void kaniko_usage(FILE *out)
+{
+        fprintf(out,
+                "\nKaniko executor flags (imgbuild-build(1), KANIKO COMPATIBILITY, says what each does):\n"
+                "      --context-sub-path DIR         build from DIR inside the context\n"
+                "      --kaniko-dir DIR               Kaniko's directory: credentials from DIR/.docker\n"
+                "      --push-ignore-immutable-tag-errors\n"
+                "                                     a destination tag the registry refuses to\n"
+                "                                     overwrite is a warning, not a failure\n"
+                "      --snapshot-mode full|redo|time, --use-new-run, --cleanup, --force,\n"
+                "      --compressed-caching[=BOOL], --ignore-var-run[=BOOL], --ignore-path PATH,\n"
+                "      --image-fs-extract-retry N, --log-timestamp[=BOOL], --skip-unused-stages[=BOOL],\n"
+                "      --skip-push-permission-check, --force-build-metadata\n"
+                "                                     accepted and ignored with a note: imgbuild\n"
+                "                                     snapshots the overlay, never the host\n"
+                "      --snapshotMode, --customPlatform, --tarPath, --whitelist-var-run\n"
+                "                                     Kaniko's old spellings\n"
+                "  -b, --bucket BUCKET, --git OPTIONS\n"
+                "                                     refused: remote contexts are not supported\n");
+}
 
 static void build_usage(FILE *out)
 {
@@ -62,28 +84,16 @@ static void build_usage(FILE *out)
                 "      --cache-run-layers[=BOOL]      cache RUN layers in the registry (default true)\n"
                 "      --cache-copy-layers[=BOOL]     cache COPY/ADD layers in the registry (default false)\n"
                 "      --no-push-cache                look the registry cache up, never push to it\n"
-                "      --cache-dir DIR                Kaniko's base image cache (see imgbuild-build(1))\n"
+                "      --pull[=always|missing|never]  ask the registry what a base tag names: every build\n"
+                "                                     (--pull), only if the store never resolved it\n"
+                "                                     (missing, the default), or never\n"
+                "      --cache-dir DIR                base images from DIR (imgbuild pull --cache-dir, Kaniko's\n"
+                "                                     warmer) before any registry\n"
                 "  -q, --quiet                        print only the image digest (RUN output to stderr)\n"
                 IB_OUTPUT_HELP
-                "  -h, --help                         show this help\n"
-                "\nKaniko executor flags (imgbuild-build(1), KANIKO COMPATIBILITY, says what each does):\n"
-                "      --context-sub-path DIR         build from DIR inside the context\n"
-                "      --kaniko-dir DIR               Kaniko's directory: credentials from DIR/.docker\n"
-                "      --push-ignore-immutable-tag-errors\n"
-                "                                     a destination tag the registry refuses to\n"
-                "                                     overwrite is a warning, not a failure\n"
-                "      --snapshot-mode full|redo|time, --use-new-run, --cleanup, --force,\n"
-                "      --compressed-caching[=BOOL], --ignore-var-run[=BOOL], --ignore-path PATH,\n"
-                "      --image-fs-extract-retry N, --log-timestamp[=BOOL], --skip-unused-stages[=BOOL],\n"
-                "      --skip-push-permission-check, --force-build-metadata\n"
-                "                                     accepted and ignored with a note: imgbuild\n"
-                "                                     snapshots the overlay, never the host\n"
-                "      --snapshotMode, --customPlatform, --tarPath, --whitelist-var-run\n"
-                "                                     Kaniko's old spellings\n"
-                "  -b, --bucket BUCKET, --git OPTIONS\n"
-                "                                     refused: remote contexts are not supported\n"
-                "\n");
+                "  -h, --help                         show this help\n");
         ib_regopts_help(out);
+        kaniko_usage(out);
 }
 
 static volatile sig_atomic_t got_signal;
@@ -423,9 +433,19 @@ static int handle_opt(struct build_cli *c, int opt, const char *arg)
         case O_NO_PUSH_CACHE:
                 c->o.no_push_cache = true;
                 return 0;
+        case O_PULL:
+                if (!arg || !strcmp(arg, "always") || !strcmp(arg, "true"))
+                        c->o.pull = IB_BASE_PULL_ALWAYS;
+                else if (!strcmp(arg, "missing"))
+                        c->o.pull = IB_BASE_PULL_MISSING;
+                else if (!strcmp(arg, "never") || !strcmp(arg, "false"))
+                        c->o.pull = IB_BASE_PULL_NEVER;
+                else
+                        return ib_cli_usage_error("build", "--pull: expected always, missing or never, not '%s'", arg);
+                return 0;
         case O_CACHE_DIR:
-                return ib_cli_usage_error("build", "--cache-dir: base images from a warmer directory are not "
-                                          "supported yet; use --build-context NAME=oci-layout://DIR");
+                c->o.cache_dir = arg;
+                return 0;
         default:
                 return handle_kaniko_opt(c, opt, arg);
         }
@@ -731,6 +751,9 @@ static int finish_options(struct build_cli *c)
                 if (ib_startswith(ctx, remote[i]))
                         return refuse("context '%s': remote contexts are not supported; use a directory, "
                                       "tar://FILE or - (a tar on stdin)", ctx);
+        if (c->cache_repo && ib_startswith(c->cache_repo, "oci:"))
+                return refuse("--cache-repo %s: a layer cache in an OCI layout is not supported; name a registry "
+                              "repository", c->cache_repo);
         if (c->context_sub_path) {
                 _cleanup_free_ char *sub = NULL;
                 if (strcmp(ctx, "-") == 0 || ib_startswith(ctx, "tar://"))
@@ -754,6 +777,29 @@ static int finish_options(struct build_cli *c)
 int ib_cmd_build(int argc, char **argv)
 {
         static const struct option verb_opts[] = {
+                /* Kaniko's (see handle_kaniko_opt) */
+                { "context-sub-path", required_argument, NULL, O_CONTEXT_SUB_PATH },
+                { "bucket", required_argument, NULL, O_BUCKET },
+                { "git", required_argument, NULL, O_GIT },
+                { "snapshot-mode", required_argument, NULL, O_SNAPSHOT_MODE },
+                { "snapshotMode", required_argument, NULL, O_SNAPSHOT_MODE },
+                { "use-new-run", no_argument, NULL, O_USE_NEW_RUN },
+                { "customPlatform", required_argument, NULL, O_CUSTOM_PLATFORM_OLD },
+                { "tarPath", required_argument, NULL, O_TAR_PATH },
+                { "cleanup", no_argument, NULL, O_CLEANUP },
+                { "force", no_argument, NULL, O_FORCE },
+                { "compressed-caching", optional_argument, NULL, O_COMPRESSED_CACHING },
+                { "ignore-var-run", optional_argument, NULL, O_IGNORE_VAR_RUN },
+                { "whitelist-var-run", optional_argument, NULL, O_IGNORE_VAR_RUN },
+                { "ignore-path", required_argument, NULL, O_IGNORE_PATH },
+                { "image-fs-extract-retry", required_argument, NULL, O_FS_EXTRACT_RETRY },
+                { "kaniko-dir", required_argument, NULL, O_KANIKO_DIR },
+                { "log-timestamp", optional_argument, NULL, O_LOG_TIMESTAMP },
+                { "push-ignore-immutable-tag-errors", no_argument, NULL, O_PUSH_IGNORE_IMMUTABLE },
+                { "skip-unused-stages", optional_argument, NULL, O_SKIP_UNUSED_STAGES },
+                { "force-build-metadata", no_argument, NULL, O_FORCE_BUILD_METADATA },
+                { "skip-push-permission-check", no_argument, NULL, O_SKIP_PUSH_PERMISSION_CHECK },
+                /* docker's and Kaniko's common ones */
                 { "dockerfile", required_argument, NULL, 'f' },
                 { "file", required_argument, NULL, 'f' },
                 { "context", required_argument, NULL, 'c' },
@@ -788,30 +834,10 @@ int ib_cmd_build(int argc, char **argv)
                 { "cache-copy-layers", optional_argument, NULL, O_CACHE_COPY_LAYERS },
                 { "no-push-cache", no_argument, NULL, O_NO_PUSH_CACHE },
                 { "cache-dir", required_argument, NULL, O_CACHE_DIR },
+                { "pull", optional_argument, NULL, O_PULL },
                 { "quiet", no_argument, NULL, 'q' },
                 IB_OUTPUT_LONGOPTS,
                 { "help", no_argument, NULL, 'h' },
-                { "context-sub-path", required_argument, NULL, O_CONTEXT_SUB_PATH },
-                { "bucket", required_argument, NULL, O_BUCKET },
-                { "git", required_argument, NULL, O_GIT },
-                { "snapshot-mode", required_argument, NULL, O_SNAPSHOT_MODE },
-                { "snapshotMode", required_argument, NULL, O_SNAPSHOT_MODE },
-                { "use-new-run", no_argument, NULL, O_USE_NEW_RUN },
-                { "customPlatform", required_argument, NULL, O_CUSTOM_PLATFORM_OLD },
-                { "tarPath", required_argument, NULL, O_TAR_PATH },
-                { "cleanup", no_argument, NULL, O_CLEANUP },
-                { "force", no_argument, NULL, O_FORCE },
-                { "compressed-caching", optional_argument, NULL, O_COMPRESSED_CACHING },
-                { "ignore-var-run", optional_argument, NULL, O_IGNORE_VAR_RUN },
-                { "whitelist-var-run", optional_argument, NULL, O_IGNORE_VAR_RUN },
-                { "ignore-path", required_argument, NULL, O_IGNORE_PATH },
-                { "image-fs-extract-retry", required_argument, NULL, O_FS_EXTRACT_RETRY },
-                { "kaniko-dir", required_argument, NULL, O_KANIKO_DIR },
-                { "log-timestamp", optional_argument, NULL, O_LOG_TIMESTAMP },
-                { "push-ignore-immutable-tag-errors", no_argument, NULL, O_PUSH_IGNORE_IMMUTABLE },
-                { "skip-unused-stages", optional_argument, NULL, O_SKIP_UNUSED_STAGES },
-                { "force-build-metadata", no_argument, NULL, O_FORCE_BUILD_METADATA },
-                { "skip-push-permission-check", no_argument, NULL, O_SKIP_PUSH_PERMISSION_CHECK },
                 {},
         };
         _cleanup_free_ struct option *lo = ib_regopts_merge(verb_opts);

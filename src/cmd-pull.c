@@ -1,6 +1,7 @@
 /* src/cmd-pull.c - imgbuild pull [options] REF...: fill the store ahead of a
  * build (Kaniko's warmer) and print REF@sha256:... for each reference. */
 #include "lib/ib.h"
+#include "src/cache-dir.h"
 #include "src/build.h"
 #include "src/cli.h"
 #include "src/registry-opts.h"
@@ -12,6 +13,8 @@ static void pull_usage(FILE *out)
                      "REF@sha256:<digest> for each.\n\n"
                      "Options:\n"
                      "      --root DIR                     the store (default: $IMGBUILD_ROOT, else per user)\n"
+                     "      --cache-dir DIR                also write each image into DIR as Kaniko's warmer does\n"
+                     "                                     (for imgbuild build --cache-dir DIR)\n"
                      IB_OUTPUT_HELP
                      "  -h, --help                         show this help\n");
         ib_regopts_help(out);
@@ -21,12 +24,13 @@ int ib_cmd_pull(int argc, char **argv)
 {
         static const struct option verb_opts[] = {
                 { "root", required_argument, NULL, 'R' },
+                { "cache-dir", required_argument, NULL, 'C' },
                 IB_OUTPUT_LONGOPTS,
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         _cleanup_free_ struct option *lo = ib_regopts_merge(verb_opts);
-        _cleanup_free_ char *root = NULL;
+        _cleanup_free_ char *root = NULL, *cache_dir = NULL;
         _cleanup_(ib_store_closep) struct ib_store *store = NULL;
         _cleanup_(ib_registry_freep) struct ib_registry *reg = NULL;
         _cleanup_err_ struct ib_err *err = NULL;
@@ -39,6 +43,10 @@ int ib_cmd_pull(int argc, char **argv)
                 case 'R':
                         free(root);
                         root = ib_strdup(optarg);
+                        break;
+                case 'C':
+                        free(cache_dir);
+                        cache_dir = ib_strdup(optarg);
                         break;
                 case 'h':
                         pull_usage(stdout);
@@ -80,6 +88,16 @@ int ib_cmd_pull(int argc, char **argv)
                         ib_err_wrap(&err, "pull %s", argv[i]);
                         status = ib_cli_fail(&err);
                         continue;
+                }
+                if (cache_dir) {
+                        /* the tag it was pulled by, so a build finds it without a registry */
+                        _cleanup_(ib_ref_freep) struct ib_ref *tagged = ib_ref_with_digest(ref, NULL);
+                        _cleanup_free_ char *tag = tagged->tag ? ib_ref_string(tagged) : NULL;
+                        if (ib_cache_dir_write(store, cache_dir, res->manifest_digest, tag, &err) < 0) {
+                                ib_err_wrap(&err, "pull %s", argv[i]);
+                                status = ib_cli_fail(&err);
+                                continue;
+                        }
                 }
                 _cleanup_(ib_ref_freep) struct ib_ref *pinned = ib_ref_with_digest(ref, res->digest);
                 _cleanup_free_ char *s = ib_ref_string(pinned);
