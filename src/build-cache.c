@@ -292,6 +292,8 @@ static int thread_registry(struct build *b, unsigned max_retries, struct ib_regi
         r = ib_registry_new(&o, ret, err);
         if (!b->o->registry)
                 ib_registry_opts_release(&o);
+        if (r == 0)
+                ib_build_registry_state(b, *ret);
         return r;
 }
 

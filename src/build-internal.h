@@ -164,6 +164,8 @@ void ib_relay_stop(struct ib_relay *r);
 
 /* src/build-base.c */
 int ib_build_registry(struct build *b, struct ib_err **err);
+/* Let @reg remember registry schemes in the store (cache/registry-schemes/). */
+void ib_build_registry_state(struct build *b, struct ib_registry *reg);
 int ib_build_parse_contexts(struct build *b, struct ib_err **err);
 struct named_ctx *ib_build_named(struct build *b, const char *name);
 int ib_build_resolve_base(struct build *b, const char *name, const char *platform, struct base_image **ret,
