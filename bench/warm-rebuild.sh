@@ -35,6 +35,7 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 
 minmax() { printf '%s | %s' "$(printf '%s\n' "$@" | sort -n | head -1)" "$(printf '%s\n' "$@" | sort -n | tail -1)"; }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rows=""
+cpurows=""
 
 for base in $bases; do
         ctx=$IB_TMP/ctx-$base; mkdir -p "$ctx"
@@ -58,6 +59,15 @@ EOF
                 a+=("$x"); b+=("$y"); p+=("$z"); r+=("$(awk -v x="$x" -v y="$y" 'BEGIN { printf "%.4f", x / y }')")
         done
         name=$([ "$base" = bb ] && echo "busybox (1 layer)" || echo "node:12-like, ~900 MB")
+        # CPU time (all the processes' task-clock), which a busy machine inflates far less than wall time
+        cpu() { perf stat -x, -e task-clock -r "$N" "$@" 2>&1 >/dev/null | awk -F, '/task-clock/ { printf "%d", $1 * 1000 }'; }
+        if command -v perf >/dev/null; then
+                ca=$(cpu "$IMGBUILD" -v error build --root "$IB_TMP/store" --no-push -q "$ctx")
+                cb=$(cpu "${BA[@]}" bud --layers --isolation chroot --tls-verify=false --quiet -f "$ctx/Dockerfile" "$ctx")
+                cpurows="$cpurows| $name | imgbuild build | $ca |
+| $name | buildah bud --layers | $cb |
+"
+        fi
         rows="$rows| $name | imgbuild build | $(median "${a[@]}") | $(minmax "${a[@]}") |
 | $name | imgbuild build --pull | $(median "${p[@]}") | $(minmax "${p[@]}") |
 | $name | buildah bud --layers | $(median "${b[@]}") | $(minmax "${b[@]}") |
@@ -87,6 +97,14 @@ out=$SRC/bench/RESULTS-cache.md
         printf '%s' "$rows"
         echo "| - | imgbuild version (process start-up only) | $(median "${vs[@]}") | $(minmax "${vs[@]}") |"
         echo "| - | /bin/true (the machine's floor for a process) | $(median "${true_t[@]}") | $(minmax "${true_t[@]}") |"
+        if [ -n "$cpurows" ]; then
+                echo
+                echo "CPU time, all processes (perf stat -e task-clock -r $N, mean):"
+                echo
+                echo "| base | what | CPU µs |"
+                echo "|---|---|---|"
+                printf '%s' "$cpurows"
+        fi
         echo
         echo "Targets: <= 30 ms wall, and <= 0.1x buildah's. imgbuild loads $libs shared objects"
         echo "(libcurl is dlopen'ed only when the network is used); the dynamic loader takes ${ld:-?} cycles"
