@@ -50,6 +50,10 @@ moved=$(skopeo inspect --raw --tls-verify=false "docker://$base" | sha256sum | c
 b --pull
 like "$(cat "$IB_TMP/log")" "-> sha256:$moved" "--pull asks the registry and gets the moved tag's manifest"
 ok "so the image is a new one" test "$(cat "$IB_TMP/d")" != "$d1"
+LD_DEBUG=files "$IMGBUILD" -v error build --root "$IB_TMP/sp" --no-push "$ctx/ctx" >/dev/null 2>"$IB_TMP/ld"
+like "$(cat "$IB_TMP/ld")" 'file=libc\.so' "LD_DEBUG lists the libraries loaded"
+ok "a warm rebuild loads neither libcurl nor libarchive (they are loaded on first use)" \
+        sh -c '! grep -qE "file=lib(curl|archive)" "$1"' sh "$IB_TMP/ld"
 fails "--pull=never with a store that never saw the base fails" \
         "$IMGBUILD" build --root "$IB_TMP/snever" --pull=never --no-push "$ctx/ctx"
 kill "$REGISTRY_PID"; wait "$REGISTRY_PID" 2>/dev/null
