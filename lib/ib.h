@@ -101,6 +101,11 @@ void ib_strvec_release(struct ib_strvec *x);
 
 bool ib_startswith(const char *s, const char *prefix);
 bool ib_endswith(const char *s, const char *suffix);
+/* Messages quote user input (a Dockerfile line, a tar name) that may be
+ * megabytes long: a copy of @s cut to about @max bytes by replacing its
+ * middle with " ... (N bytes) ... ", so both ends (where the position and the
+ * reason are) stay.  Caller frees. */
+char *ib_elide(const char *s, size_t max);
 
 /* UTF-8 (lib/utf8.c).  Length of the sequence at @s (at most @avail bytes),
  * 1 for an invalid byte; decode a sequence of that length (an invalid byte
@@ -153,7 +158,7 @@ enum ib_event_kind {
         IB_EV_BUILD_START,      /* u.start: once, before the first step */
         IB_EV_STEP_START,       /* u.step: a step begins (cache status known) */
         IB_EV_STEP_END,         /* u.step: it ended; seconds, layer */
-        IB_EV_OUTPUT,           /* u.output: one line a RUN wrote (relayed mode only) */
+        IB_EV_OUTPUT,           /* u.output: lines a RUN wrote (relayed mode only) */
         IB_EV_TRANSFER,         /* u.xfer: pull/push progress of one blob */
         IB_EV_SUMMARY,          /* u.summary: the build succeeded */
         IB_EV_LOG,              /* u.log: an ib_log message (warnings, errors, ...) */
@@ -202,7 +207,7 @@ struct ib_event {
                 struct {
                         const char *stage;
                         unsigned source_line;   /* the RUN's line in the Dockerfile */
-                        const char *text;       /* one line, without its newline */
+                        const char *text;       /* one or more lines joined by '\n', no final newline */
                 } output;
                 struct {
                         const char *op;         /* "pull" or "push" */
@@ -302,6 +307,7 @@ char *ib_path_join(const char *a, const char *b);
  *   layers/<diffid-hex>/ a layer in overlay form
  *   cache/               key -> layer + config delta
  *   tmp/                 per-build scratch; entries of dead processes removed at open
+ *   used/<kind>/<hex>    last use of an object (mtime), for prune; store.lock: see below
  * Everything appears under its final name only through rename(2) once complete. */
 struct ib_store {
         char *root;
@@ -342,7 +348,8 @@ int ib_store_lock(struct ib_store *s, bool exclusive, int *ret_fd, struct ib_err
 typedef void (*ib_store_held_fn)(enum ib_store_kind kind, const char *hex, void *userdata);
 void ib_store_for_each_held(struct ib_store *s, ib_store_held_fn fn, void *userdata);
 /* Scratch left in tmp/ by processes that are gone (what the sweep at open could
- * not remove): calls @fn with the entry's name below tmp/. */
+ * not remove): calls @fn with the name below tmp/ of each entry whose lock
+ * (tmp/<name>.lock) is not held; lone lock files are left to the sweep. */
 typedef void (*ib_store_scratch_fn)(const char *name, void *userdata);
 void ib_store_for_each_stale(struct ib_store *s, ib_store_scratch_fn fn, void *userdata);
 

@@ -62,8 +62,22 @@ void ib_json_add_strn(struct ib_buf *b, const char *s, size_t n)
                         if (c < 0x20 || c == '<' || c == '>' || c == '&') {
                                 char u[7] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0 };
                                 ib_buf_adds(b, u);
-                        } else {
+                        } else if (c < 0x80) {
                                 ib_buf_addc(b, (char) c);
+                        } else {
+                                /* JSON is UTF-8: an invalid byte (a Latin-1 Dockerfile, a
+                                 * hostile one) becomes U+FFFD, as Go's encoding/json does,
+                                 * instead of making the whole document unreadable; Go
+                                 * also escapes U+2028 and U+2029. */
+                                size_t k = ib_utf8_len(s + i, n - i);
+                                if (k == 1)
+                                        ib_buf_adds(b, "\\ufffd");
+                                else if (k == 3 && c == 0xe2 && (unsigned char) s[i + 1] == 0x80 &&
+                                         ((unsigned char) s[i + 2] == 0xa8 || (unsigned char) s[i + 2] == 0xa9))
+                                        ib_buf_adds(b, (unsigned char) s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
+                                else
+                                        ib_buf_add(b, s + i, k);
+                                i += k - 1;
                         }
                 }
         }

@@ -143,6 +143,21 @@ bool ib_startswith(const char *s, const char *prefix)
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+char *ib_elide(const char *s, size_t max)
+{
+        size_t n = strlen(s), keep = max / 2;
+
+        if (n <= max || max < 64)
+                return ib_strdup(s);
+        /* do not cut a UTF-8 sequence: back up to a character start */
+        size_t head = keep, tail = n - keep;
+        while (head > 0 && ((unsigned char) s[head] & 0xc0) == 0x80)
+                head--;
+        while (tail < n && ((unsigned char) s[tail] & 0xc0) == 0x80)
+                tail++;
+        return ib_strdupf("%.*s ... (%zu bytes) ... %s", (int) head, s, tail - head, s + tail);
+}
+
 bool ib_endswith(const char *s, const char *suffix)
 {
         size_t a = strlen(s), b = strlen(suffix);

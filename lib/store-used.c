@@ -154,14 +154,11 @@ void ib_store_for_each_stale(struct ib_store *s, ib_store_scratch_fn fn, void *u
                 const char *n = de->d_name;
                 if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
                         continue;
-                if (ib_endswith(n, ".lock")) {
-                        _cleanup_free_ char *dir = ib_strndup(n, strlen(n) - 5);
-                        struct stat st;
-                        /* a dead owner's lock; its dir (if any) is reported below */
-                        if (!owner_alive(s->tmp_fd, n) && fstatat(s->tmp_fd, dir, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                                fn(n, userdata);
+                /* A lock alone is not reported: it is empty, the next sweep
+                 * takes it, and a process that has just created its lock
+                 * and not yet locked it must not lose it. */
+                if (ib_endswith(n, ".lock"))
                         continue;
-                }
                 _cleanup_free_ char *lock = ib_strdupf("%s.lock", n);
                 if (!owner_alive(s->tmp_fd, lock))
                         fn(n, userdata);

@@ -16,6 +16,7 @@
 
 struct ventry {
         char *path;
+        char *link;             /* hardlink target ('h') */
         char type;
         int64_t size;
         size_t seq;             /* position in the index: the last one wins */
@@ -26,11 +27,25 @@ struct vctx {
         size_t n, alloc;
 };
 
+/* A tar name as import resolves it ("./a//b" -> "a/b"); NULL when it is the root or invalid. */
+static char *normalize(const char *raw)
+{
+        _cleanup_err_ struct ib_err *err = NULL;
+        char **comps = NULL, *r = NULL;
+        size_t n = 0;
+
+        if (ib_split_path(raw, &comps, &n, &err) == 0 && n > 0)
+                r = ib_comps_join(comps, n);
+        ib_comps_free(comps, n);
+        return r;
+}
+
 static int collect(const struct ib_layer_entry *e, void *userdata)
 {
         struct vctx *c = userdata;
         ib_grow(&c->v, &c->alloc, c->n + 1, sizeof(*c->v));
-        c->v[c->n] = (struct ventry) { .path = ib_strdup(e->path), .type = e->type, .size = e->size, .seq = c->n };
+        c->v[c->n] = (struct ventry) { .path = ib_strdup(e->path), .type = e->type, .size = e->size, .seq = c->n,
+                                       .link = e->type == 'h' && e->link ? normalize(e->link) : NULL };
         c->n++;
         return 0;
 }
@@ -92,6 +107,7 @@ static void dedup(struct vctx *c)
         for (size_t i = 0; i < c->n; i++) {
                 if (i + 1 < c->n && strcmp(c->v[i].path, c->v[i + 1].path) == 0) {
                         free(c->v[i].path);
+                        free(c->v[i].link);
                         continue;
                 }
                 c->v[o++] = c->v[i];
@@ -129,6 +145,13 @@ static bool shadowed(const struct vctx *c, const struct ventry *e)
                         return true;
         }
         return false;
+}
+
+/* A hard link to a device node import could not create is missing too. */
+static bool link_to_device(const struct vctx *c, const struct ventry *e)
+{
+        const struct ventry *t = e->type == 'h' && e->link ? find(c, e->link) : NULL;
+        return t && (t->type == 'c' || t->type == 'b');
 }
 
 /* NULL when the dir matches @e, else what is wrong (static or in @buf). */
@@ -204,7 +227,7 @@ static void check_layer(struct ib_store *s, const char *hex, struct ib_store_rep
         dedup(&c);
         for (size_t i = 0; i < c.n; i++) {
                 const char *w = check_entry(fd, &c.v[i], why, sizeof(why));
-                if (!w || (strcmp(w, "missing") == 0 && shadowed(&c, &c.v[i])))
+                if (!w || (strcmp(w, "missing") == 0 && (shadowed(&c, &c.v[i]) || link_to_device(&c, &c.v[i]))))
                         continue;
                 if (bad++ == 0) {
                         first = i;
@@ -215,8 +238,10 @@ static void check_layer(struct ib_store *s, const char *hex, struct ib_store_rep
                 ib_store_report_add(r, dir, "incomplete layer: %zu of %zu entries differ from %s, e.g. `%s`: %s",
                                     bad, c.n, source, c.v[first].path, first_why);
 out:
-        for (size_t i = 0; i < c.n; i++)
+        for (size_t i = 0; i < c.n; i++) {
                 free(c.v[i].path);
+                free(c.v[i].link);
+        }
         free(c.v);
 }
 

@@ -157,21 +157,29 @@ void ib_build_summary_emit(struct ib_build_result *r, double push_seconds)
 
 #define RELAY_LINE_MAX 8192     /* longer lines are cut into pieces of this size */
 
-static void relay_line(const struct ib_relay *r, const char *line)
+/* @lines: one or more lines joined by '\n', without the last newline. */
+static void relay_emit(const struct ib_relay *r, struct ib_buf *lines)
 {
         struct ib_event ev = { .kind = IB_EV_OUTPUT, .level = IB_LOG_INFO };
+
+        if (!lines->len)
+                return;
+        ib_buf_truncate(lines, lines->len - 1);
         ev.u.output.stage = r->stage;
         ev.u.output.source_line = r->source_line;
-        ev.u.output.text = line;
+        ev.u.output.text = lines->buf;
         ib_event_emit(&ev);
+        ib_buf_reset(lines);
 }
 
+/* The complete lines of each read go out as one event (one write by the
+ * renderer, not one per line: a RUN printing 300k lines would otherwise pay
+ * a syscall and a lock per line); the partial last line waits for more. */
 static void *relay_thread(void *arg)
 {
         struct ib_relay *r = arg;
-        char *line = ib_malloc(RELAY_LINE_MAX + 1);
+        struct ib_buf lines = IB_BUF_INIT, part = IB_BUF_INIT;
         char buf[16384];
-        size_t n = 0;
 
         for (;;) {
                 ssize_t got = read(r->rfd, buf, sizeof(buf));
@@ -180,22 +188,25 @@ static void *relay_thread(void *arg)
                 if (got <= 0)
                         break;
                 for (ssize_t i = 0; i < got; i++) {
-                        if (buf[i] != '\n' && n < RELAY_LINE_MAX) {
-                                line[n++] = buf[i];
+                        if (buf[i] != '\n' && part.len < RELAY_LINE_MAX) {
+                                ib_buf_addc(&part, buf[i]);
                                 continue;
                         }
-                        line[n] = '\0';
-                        relay_line(r, line);
-                        n = 0;
+                        ib_buf_add(&lines, part.buf, part.len);
+                        ib_buf_addc(&lines, '\n');
+                        ib_buf_reset(&part);
                         if (buf[i] != '\n')
-                                line[n++] = buf[i];
+                                ib_buf_addc(&part, buf[i]);
                 }
+                relay_emit(r, &lines);
         }
-        if (n) {
-                line[n] = '\0';
-                relay_line(r, line);
+        if (part.len) {
+                ib_buf_add(&lines, part.buf, part.len);
+                ib_buf_addc(&lines, '\n');
         }
-        free(line);
+        relay_emit(r, &lines);
+        ib_buf_release(&lines);
+        ib_buf_release(&part);
         return NULL;
 }
 

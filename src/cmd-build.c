@@ -22,6 +22,28 @@ enum {
         O_SKIP_PUSH_PERMISSION_CHECK,
 };
 
+/* Kaniko's executor flags that no docker habit covers (cmd/executor's list). */
+static void kaniko_usage(FILE *out)
+{
+        fprintf(out,
+                "\nKaniko executor flags (imgbuild-build(1), KANIKO COMPATIBILITY, says what each does):\n"
+                "      --context-sub-path DIR         build from DIR inside the context\n"
+                "      --kaniko-dir DIR               Kaniko's directory: credentials from DIR/.docker\n"
+                "      --push-ignore-immutable-tag-errors\n"
+                "                                     a destination tag the registry refuses to\n"
+                "                                     overwrite is a warning, not a failure\n"
+                "      --snapshot-mode full|redo|time, --use-new-run, --cleanup, --force,\n"
+                "      --compressed-caching[=BOOL], --ignore-var-run[=BOOL], --ignore-path PATH,\n"
+                "      --image-fs-extract-retry N, --log-timestamp[=BOOL], --skip-unused-stages[=BOOL],\n"
+                "      --skip-push-permission-check, --force-build-metadata\n"
+                "                                     accepted and ignored with a note: imgbuild\n"
+                "                                     snapshots the overlay, never the host\n"
+                "      --snapshotMode, --customPlatform, --tarPath, --whitelist-var-run\n"
+                "                                     Kaniko's old spellings\n"
+                "  -b, --bucket BUCKET, --git OPTIONS\n"
+                "                                     refused: remote contexts are not supported\n");
+}
+
 static void build_usage(FILE *out)
 {
         fprintf(out,
@@ -69,25 +91,9 @@ static void build_usage(FILE *out)
                 "                                     warmer) before any registry\n"
                 "  -q, --quiet                        print only the image digest (RUN output to stderr)\n"
                 IB_OUTPUT_HELP
-                "  -h, --help                         show this help\n"
-                "\nKaniko executor flags (imgbuild-build(1), KANIKO COMPATIBILITY, says what each does):\n"
-                "      --context-sub-path DIR         build from DIR inside the context\n"
-                "      --kaniko-dir DIR               Kaniko's directory: credentials from DIR/.docker\n"
-                "      --push-ignore-immutable-tag-errors\n"
-                "                                     a destination tag the registry refuses to\n"
-                "                                     overwrite is a warning, not a failure\n"
-                "      --snapshot-mode full|redo|time, --use-new-run, --cleanup, --force,\n"
-                "      --compressed-caching[=BOOL], --ignore-var-run[=BOOL], --ignore-path PATH,\n"
-                "      --image-fs-extract-retry N, --log-timestamp[=BOOL], --skip-unused-stages[=BOOL],\n"
-                "      --skip-push-permission-check, --force-build-metadata\n"
-                "                                     accepted and ignored with a note: imgbuild\n"
-                "                                     snapshots the overlay, never the host\n"
-                "      --snapshotMode, --customPlatform, --tarPath, --whitelist-var-run\n"
-                "                                     Kaniko's old spellings\n"
-                "  -b, --bucket BUCKET, --git OPTIONS\n"
-                "                                     refused: remote contexts are not supported\n"
-                "\n");
+                "  -h, --help                         show this help\n");
         ib_regopts_help(out);
+        kaniko_usage(out);
 }
 
 static volatile sig_atomic_t got_signal;
@@ -745,6 +751,9 @@ static int finish_options(struct build_cli *c)
                 if (ib_startswith(ctx, remote[i]))
                         return refuse("context '%s': remote contexts are not supported; use a directory, "
                                       "tar://FILE or - (a tar on stdin)", ctx);
+        if (c->cache_repo && ib_startswith(c->cache_repo, "oci:"))
+                return refuse("--cache-repo %s: a layer cache in an OCI layout is not supported; name a registry "
+                              "repository", c->cache_repo);
         if (c->context_sub_path) {
                 _cleanup_free_ char *sub = NULL;
                 if (strcmp(ctx, "-") == 0 || ib_startswith(ctx, "tar://"))
@@ -768,6 +777,29 @@ static int finish_options(struct build_cli *c)
 int ib_cmd_build(int argc, char **argv)
 {
         static const struct option verb_opts[] = {
+                /* Kaniko's (see handle_kaniko_opt) */
+                { "context-sub-path", required_argument, NULL, O_CONTEXT_SUB_PATH },
+                { "bucket", required_argument, NULL, O_BUCKET },
+                { "git", required_argument, NULL, O_GIT },
+                { "snapshot-mode", required_argument, NULL, O_SNAPSHOT_MODE },
+                { "snapshotMode", required_argument, NULL, O_SNAPSHOT_MODE },
+                { "use-new-run", no_argument, NULL, O_USE_NEW_RUN },
+                { "customPlatform", required_argument, NULL, O_CUSTOM_PLATFORM_OLD },
+                { "tarPath", required_argument, NULL, O_TAR_PATH },
+                { "cleanup", no_argument, NULL, O_CLEANUP },
+                { "force", no_argument, NULL, O_FORCE },
+                { "compressed-caching", optional_argument, NULL, O_COMPRESSED_CACHING },
+                { "ignore-var-run", optional_argument, NULL, O_IGNORE_VAR_RUN },
+                { "whitelist-var-run", optional_argument, NULL, O_IGNORE_VAR_RUN },
+                { "ignore-path", required_argument, NULL, O_IGNORE_PATH },
+                { "image-fs-extract-retry", required_argument, NULL, O_FS_EXTRACT_RETRY },
+                { "kaniko-dir", required_argument, NULL, O_KANIKO_DIR },
+                { "log-timestamp", optional_argument, NULL, O_LOG_TIMESTAMP },
+                { "push-ignore-immutable-tag-errors", no_argument, NULL, O_PUSH_IGNORE_IMMUTABLE },
+                { "skip-unused-stages", optional_argument, NULL, O_SKIP_UNUSED_STAGES },
+                { "force-build-metadata", no_argument, NULL, O_FORCE_BUILD_METADATA },
+                { "skip-push-permission-check", no_argument, NULL, O_SKIP_PUSH_PERMISSION_CHECK },
+                /* docker's and Kaniko's common ones */
                 { "dockerfile", required_argument, NULL, 'f' },
                 { "file", required_argument, NULL, 'f' },
                 { "context", required_argument, NULL, 'c' },
@@ -806,27 +838,6 @@ int ib_cmd_build(int argc, char **argv)
                 { "quiet", no_argument, NULL, 'q' },
                 IB_OUTPUT_LONGOPTS,
                 { "help", no_argument, NULL, 'h' },
-                { "context-sub-path", required_argument, NULL, O_CONTEXT_SUB_PATH },
-                { "bucket", required_argument, NULL, O_BUCKET },
-                { "git", required_argument, NULL, O_GIT },
-                { "snapshot-mode", required_argument, NULL, O_SNAPSHOT_MODE },
-                { "snapshotMode", required_argument, NULL, O_SNAPSHOT_MODE },
-                { "use-new-run", no_argument, NULL, O_USE_NEW_RUN },
-                { "customPlatform", required_argument, NULL, O_CUSTOM_PLATFORM_OLD },
-                { "tarPath", required_argument, NULL, O_TAR_PATH },
-                { "cleanup", no_argument, NULL, O_CLEANUP },
-                { "force", no_argument, NULL, O_FORCE },
-                { "compressed-caching", optional_argument, NULL, O_COMPRESSED_CACHING },
-                { "ignore-var-run", optional_argument, NULL, O_IGNORE_VAR_RUN },
-                { "whitelist-var-run", optional_argument, NULL, O_IGNORE_VAR_RUN },
-                { "ignore-path", required_argument, NULL, O_IGNORE_PATH },
-                { "image-fs-extract-retry", required_argument, NULL, O_FS_EXTRACT_RETRY },
-                { "kaniko-dir", required_argument, NULL, O_KANIKO_DIR },
-                { "log-timestamp", optional_argument, NULL, O_LOG_TIMESTAMP },
-                { "push-ignore-immutable-tag-errors", no_argument, NULL, O_PUSH_IGNORE_IMMUTABLE },
-                { "skip-unused-stages", optional_argument, NULL, O_SKIP_UNUSED_STAGES },
-                { "force-build-metadata", no_argument, NULL, O_FORCE_BUILD_METADATA },
-                { "skip-push-permission-check", no_argument, NULL, O_SKIP_PUSH_PERMISSION_CHECK },
                 {},
         };
         _cleanup_free_ struct option *lo = ib_regopts_merge(verb_opts);

@@ -18,8 +18,13 @@ static void store_usage(FILE *out)
                      "  verify     re-hash every blob, check every layer dir and cache entry\n"
                      "  du         show what the store holds and its size\n"
                      "  prune      remove what no recent build used\n\n"
-                     "Options of every command:\n"
+                     "Options:\n"
                      "      --root DIR              the store (default: $IMGBUILD_ROOT, else per user)\n"
+                     "  -j, --jobs N                verify: hash N blobs at once (default: one per CPU, max 8)\n"
+                     "      --format FORMAT         du: text (default) or json\n"
+                     "      --keep-duration DUR     prune: keep what was used within DUR (default 168h)\n"
+                     "      --all                   prune: everything no running build holds\n"
+                     "  -n, --dry-run               prune: print what would be removed, remove nothing\n"
                      "  -h, --help                  show the help of the command\n\n"
                      "'imgbuild store COMMAND --help' shows the options of a command.\n");
 }

@@ -197,8 +197,10 @@ static int clean_source(const char *what, const char *src, char **ret, ssize_t *
                 _cleanup_free_ char *c = ib_strndup(p, n);
                 if (strcmp(c, "..") == 0) {
                         size_t k = ib_strv_len(comps);
-                        if (k == 0)
-                                return ib_err_set(err, EXDEV, "%s %s: outside the build context", what, src);
+                        if (k == 0) {   /* errno 0: "Invalid cross-device link" would say nothing */
+                                ib_err_set(err, 0, "%s %s: outside the build context", what, src);
+                                return -EXDEV;
+                        }
                         free(comps[k - 1]);
                         comps[k - 1] = NULL;
                 } else if (strcmp(c, ".") == 0) {
@@ -255,8 +257,8 @@ static int resolve_in_ctx(struct ib_copy_plan *p, const char *src, const char *r
                 if (strcmp(c, "..") == 0) {
                         free(c);
                         if (nd == 0) {
-                                r = ib_err_set(err, EXDEV, "%s %s: a symlink leads outside the build context",
-                                               p->what, src);
+                                ib_err_set(err, 0, "%s %s: a symlink leads outside the build context", p->what, src);
+                                r = -EXDEV;
                                 goto out;
                         }
                         free(done[nd - 1]);
@@ -635,8 +637,20 @@ static int push_resolved(struct ib_copy_plan *p, const char *orig, const char *w
         struct resolved r = { .pivot = pivot };
         int k = resolve_in_ctx(p, orig, written, true, &r.path, &r.st, err);
 
-        if (k == -EXDEV)
-                return k;
+        if (k == -EXDEV) {
+                /* A source that is itself a symlink leading out of the context
+                 * is copied as that link, never followed; a link met on the way
+                 * to it (a dir link) cannot be, and stays an error. */
+                _cleanup_err_ struct ib_err *e2 = NULL;
+                free(r.path);
+                r.path = NULL;
+                k = resolve_in_ctx(p, orig, written, false, &r.path, &r.st, &e2);
+                if (k < 0 || !S_ISLNK(r.st.st_mode)) {
+                        free(r.path);
+                        return -EXDEV;  /* *err still says why */
+                }
+                ib_err_free(err);
+        }
         if (k < 0 || ignored(&p->o.ignore, r.path, S_ISDIR(r.st.st_mode))) {
                 free(r.path);
                 if (!literal)

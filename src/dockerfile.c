@@ -76,6 +76,11 @@ static int perr(struct parser *p, unsigned line, unsigned col, struct ib_err **e
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
+        if (msg && strlen(msg) > IB_DF_MSG_MAX) {
+                char *cut = ib_elide(msg, IB_DF_MSG_MAX);
+                free(msg);
+                msg = cut;
+        }
         return ib_err_set(err, 0, "%s:%u:%u: %s", p->path, line, col, msg ? msg : "out of memory");
 }
 

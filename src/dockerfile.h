@@ -40,6 +40,11 @@
 struct ib_err;
 struct ib_buf;
 
+/* An error message of the front end ("FILE:LINE:COL: ...") quotes the
+ * instruction or word at fault; beyond this many bytes its middle is elided
+ * (a hostile 10 MB line must not become a 10 MB message). */
+#define IB_DF_MSG_MAX 1024
+
 enum ib_df_kind {
         IB_DF_FROM, IB_DF_RUN, IB_DF_CMD, IB_DF_ENTRYPOINT, IB_DF_SHELL, IB_DF_ENV,
         IB_DF_ARG, IB_DF_LABEL, IB_DF_EXPOSE, IB_DF_VOLUME, IB_DF_WORKDIR, IB_DF_USER,

@@ -263,17 +263,22 @@ static void draw_live(struct ib_buf *b)
         last_draw = now;
 }
 
-/* A line that stays: above the bars. */
+/* Lines that stay go above the bars; a step line is no longer the last one. */
+static void begin_permanent(struct ib_buf *b)
+{
+        erase_live(b);
+        step_open = false;
+}
+
 static void permanent(struct ib_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void permanent(struct ib_buf *b, const char *fmt, ...)
 {
         va_list ap;
 
-        erase_live(b);
+        begin_permanent(b);
         va_start(ap, fmt);
         ib_buf_vaddf(b, fmt, ap);
         va_end(ap);
-        step_open = false;
 }
 
 static void tty_step_end(const struct ib_event *ev, struct ib_buf *b, bool live)
@@ -355,7 +360,11 @@ static void render_tty(const struct ib_event *ev, struct ib_buf *b)
                 tty_step_end(ev, b, live);
                 break;
         case IB_EV_OUTPUT:
-                permanent(b, "    %s%s%s\n", C_DIM, ev->u.output.text, C_RESET);
+                begin_permanent(b);
+                for (const char *p = ev->u.output.text, *nl; p; p = nl ? nl + 1 : NULL) {
+                        nl = strchr(p, '\n');
+                        ib_buf_addf(b, "    %s%.*s%s\n", C_DIM, (int) (nl ? (size_t) (nl - p) : strlen(p)), p, C_RESET);
+                }
                 break;
         case IB_EV_TRANSFER:
                 tty_xfer(ev, b, live);
@@ -462,6 +471,22 @@ static void json_summary(const struct ib_event *ev, struct ib_buf *b)
         ib_buf_addc(b, '}');
 }
 
+/* One object per line of the batch. */
+static void json_output(const struct ib_event *ev, struct ib_buf *b)
+{
+        _cleanup_buf_ struct ib_buf head = IB_BUF_INIT;
+
+        json_head(ev, "output", &head);
+        json_str(&head, "stage", ev->u.output.stage);
+        ib_buf_addf(&head, ",\"line\":%u,\"text\":", ev->u.output.source_line);
+        for (const char *p = ev->u.output.text, *nl; p; p = nl ? nl + 1 : NULL) {
+                nl = strchr(p, '\n');
+                ib_buf_add(b, head.buf, head.len);
+                ib_json_add_strn(b, p, nl ? (size_t) (nl - p) : strlen(p));
+                ib_buf_adds(b, "}\n");
+        }
+}
+
 static void render_json(const struct ib_event *ev, struct ib_buf *b)
 {
         switch (ev->kind) {
@@ -478,11 +503,8 @@ static void render_json(const struct ib_event *ev, struct ib_buf *b)
                 json_step(ev, b);
                 break;
         case IB_EV_OUTPUT:
-                json_head(ev, "output", b);
-                json_str(b, "stage", ev->u.output.stage);
-                ib_buf_addf(b, ",\"line\":%u", ev->u.output.source_line);
-                json_str(b, "text", ev->u.output.text);
-                break;
+                json_output(ev, b);
+                return;
         case IB_EV_TRANSFER:
                 if (!json_xfer(ev, b))
                         return;

@@ -140,6 +140,11 @@ static int at(const struct ib_dockerfile *df, const struct ib_df_instr *in, stru
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
+        if (msg && strlen(msg) > IB_DF_MSG_MAX) {
+                char *cut = ib_elide(msg, IB_DF_MSG_MAX);
+                free(msg);
+                msg = cut;
+        }
         return ib_err_set(err, 0, "%s:%u:%u: %s", df->path, in ? in->line : 1, in ? in->col : 1,
                           msg ? msg : "out of memory");
 }

@@ -519,6 +519,8 @@ static void prune_layers(struct prune *p)
         }
         for (size_t i = 0; names[i]; i++) {
                 _cleanup_free_ char *path = ib_path_join(dir, names[i]), *hex = layer_hex_of(names[i]);
+                if (!hex && ib_atomic_tmp_name(names[i]) && !ib_atomic_tmp_alive(names[i]))
+                        take(p, path);          /* an entries index a dead process was writing */
                 if (!hex || hset_get(&p->held[IB_STORE_LAYER], hex, NULL) || hset_get(&p->keep.layers, hex, NULL))
                         continue;
                 if (ib_endswith(names[i], ".lock")) {

@@ -8,6 +8,7 @@
 #define IB_STORE_ADMIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct ib_err;

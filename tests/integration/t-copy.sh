@@ -142,8 +142,10 @@ suite() {
         dc --dest /x/ ../x >/dev/null 2>"$work/err"; rc=$?
         is "$rc" 1 "$mode: COPY ../x fails"
         like "$(cat "$work/err")" "COPY \.\./x: outside the build context" "$mode: ../x named in the error"
-        dc --dest /x/ escape >/dev/null 2>"$work/err"
-        like "$(cat "$work/err")" "escape: a symlink leads outside the build context" "$mode: a source symlink leading out is refused"
+        ok "$mode: COPY of a symlink leading out, by name" dc --dest /x/ --layer "$work/lesc" escape
+        is "$(readlink "$work/lesc/x/escape")" ../../../../etc "$mode: ... copies the link itself, never followed"
+        dc --dest /x/ escape/passwd >/dev/null 2>"$work/err"
+        like "$(cat "$work/err")" "escape/passwd: a symlink leads outside the build context" "$mode: a path through a link leading out is refused"
         dc --dest /x/ 'nodir/*.txt' >/dev/null 2>"$work/err"
         like "$(cat "$work/err")" "nodir/\*\.txt" "$mode: a pattern matching nothing (no dir) names the pattern"
         dc --dest /x/ missing.txt >/dev/null 2>"$work/err"

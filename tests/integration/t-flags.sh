@@ -63,7 +63,10 @@ like "$verbs" "build" "imgbuild help lists the verbs"
 compare "imgbuild (global)" "$("$IMGBUILD" --help | help_flags)" "$(man_flags "$M/imgbuild.1")"
 for v in $verbs; do
         page=$M/imgbuild-$v.1
-        h=$("$IMGBUILD" "$v" --help 2>&1 | help_flags)
+        # a verb with sub-commands (store du, ...) lists them under "Commands:";
+        # its flags are those of every sub-command's --help too
+        subs=$("$IMGBUILD" "$v" --help 2>&1 | awk '/^Commands:/ { on = 1; next } on && /^  [a-z]/ { print $1 } on && /^$/ { exit }')
+        h=$({ "$IMGBUILD" "$v" --help 2>&1; for s in $subs; do "$IMGBUILD" "$v" "$s" --help 2>&1; done; } | help_flags)
         if [ ! -f "$page" ]; then
                 # version and help are described in imgbuild(1) and take no options
                 case $v in version | help) is "$h" "" "$v: no options and no page of its own"; continue ;; esac
@@ -76,7 +79,7 @@ done
 
 # ------------------------------------------------------------ Kaniko's flags
 CTX=$IB_TMP/ctx TMP=$IB_TMP/scratch ST=$IB_TMP/store REG=127.0.0.1:9
-mkdir -p "$CTX" "$TMP" "$TMP/kaniko"
+mkdir -p "$CTX" "$TMP" "$TMP/kaniko" "$TMP/cache-dir"
 printf 'FROM scratch AS final\nARG K\nCOPY a /a\n' >"$CTX/Dockerfile"
 echo a >"$CTX/a"
 # the flags of the KANIKO COMPATIBILITY table: each listed flag must be there
@@ -130,8 +133,6 @@ done
 tar -C "$CTX" -cf "$IB_TMP/ctx.tar" .
 ok "tar:// context with -f" "$IMGBUILD" --root "$ST" --no-push --context "tar://$IB_TMP/ctx.tar" -f "$CTX/Dockerfile"
 ok "dir:// context" "$IMGBUILD" --root "$ST" --no-push --context "dir://$CTX"
-"$IMGBUILD" -v warn --context "$CTX" --root "$ST" --no-push >/dev/null 2>&1
-is "$?" 0 "global -v before Kaniko's flags still means build"
 
 # Accepted-and-ignored flags say so; -q silences the note.
 out=$("$IMGBUILD" --root "$ST" --no-push --context "$CTX" --snapshot-mode redo --use-new-run 2>&1 >/dev/null)
@@ -156,4 +157,26 @@ out=$(KANIKO_NO_PUSH=true "$IMGBUILD" --root "$ST" --context "$CTX" -d "$REG/x:1
 is "$?" 0 "KANIKO_NO_PUSH=true: no push to a destination that does not answer"
 KANIKO_NO_PUSH=maybe "$IMGBUILD" --root "$ST" --context "$CTX" >/dev/null 2>&1
 is "$?" 2 "KANIKO_NO_PUSH=maybe is a usage error"
+# Kaniko's --registry-map form (pairs separated by ';') and
+# --skip-default-registry-fallback: with the map applying, the image's own
+# registry is never asked.
+out=$("$IMGBUILD" pull --root "$ST" --image-download-retry 0 --skip-default-registry-fallback \
+        --registry-map "quay.invalid=127.0.0.1:8;example.invalid=$REG" example.invalid/x:1 2>&1)
+like "$out" "$REG/v2/" "the second pair of a Kaniko --registry-map applies"
+[[ $out != *"example.invalid/v2/"* ]]; _tap_point $? "--skip-default-registry-fallback: the original registry is not tried"
+out=$("$IMGBUILD" pull --root "$ST" --image-download-retry 0 --registry-map "example.invalid=$REG" example.invalid/x:1 2>&1)
+like "$out" "example.invalid/v2/" "without it, the original registry is tried last"
+"$IMGBUILD" pull --root "$ST" --registry-map "=x" example.invalid/x:1 >/dev/null 2>&1
+is "$?" 2 "a malformed --registry-map is a usage error"
+# KANIKO_REGISTRY_MIRROR and KANIKO_REGISTRY_MAP add to the flags: with no
+# fallback the base is asked of them only (and they do not answer)
+mkdir -p "$IB_TMP/ctx2"
+echo 'FROM busybox:1.36' >"$IB_TMP/ctx2/hub.Dockerfile"
+echo 'FROM example.invalid/x:1' >"$IB_TMP/ctx2/other.Dockerfile"
+out=$(KANIKO_REGISTRY_MIRROR=$REG "$IMGBUILD" --root "$ST" --no-push --context "$IB_TMP/ctx2" -f hub.Dockerfile \
+        --skip-default-registry-fallback --image-download-retry 0 2>&1)
+like "$out" "FROM busybox:1.36.*$REG/v2/" "KANIKO_REGISTRY_MIRROR is a mirror for docker.io"
+out=$(KANIKO_REGISTRY_MAP="example.invalid=$REG" "$IMGBUILD" --root "$ST" --no-push --context "$IB_TMP/ctx2" \
+        -f other.Dockerfile --skip-default-registry-fallback --image-download-retry 0 2>&1)
+like "$out" "FROM example.invalid/x:1.*$REG/v2/" "KANIKO_REGISTRY_MAP maps a registry"
 done_testing

@@ -35,7 +35,8 @@ for mode in root user; do
         mkdir -p "$d/ctx" "$d/ctx2"
         printf 'FROM base\nRUN echo hi > /hi\nCOPY f /f\n' >"$d/ctx/Dockerfile"
         echo data >"$d/ctx/f"
-        printf 'FROM base\nRUN sleep 4 && echo slept > /slept\n' >"$d/ctx2/Dockerfile"
+        # the second RUN needs the base layer dir again after the prune
+        printf 'FROM base\nRUN sleep 4 && echo slept > /slept\nRUN cat /slept\n' >"$d/ctx2/Dockerfile"
         chown -R "$IB_TEST_USER" "$d/ctx" "$d/ctx2"
         S=$d/store
 
@@ -123,6 +124,25 @@ for mode in root user; do
         st $mode "$d" verify --root "$S"
         is "$RC" 0 "$mode: and the store verifies"
 done
+
+# du's view per tag pulled, and prune of a pulled image (root only: the
+# registry side is the same for both modes)
+if command -v docker-registry >/dev/null && command -v skopeo >/dev/null && start_registry; then
+        R=$REGISTRY P=$IB_TMP/pulled
+        skopeo copy -q --dest-tls-verify=false "oci:$BB:latest" "docker://$R/bb:1" >/dev/null 2>&1
+        "$IMGBUILD" pull --root "$P" "$R/bb:1" >/dev/null 2>&1
+        st root "" du --root "$P" --format json
+        is "$(echo "$OUT" | json_get '["images"][0]["name"]')" "$R/bb:1" "du names the tag pulled"
+        is "$(echo "$OUT" | json_get '["images"][0]["blobs"]') $(echo "$OUT" | json_get '["images"][0]["layers"]')" \
+                "3 0" "du: the image's manifest, config and layer blob, no layer dir (pull extracts nothing)"
+        st root "" prune --root "$P"
+        like "$OUT" "^freed 0 items" "prune keeps a fresh pull"
+        st root "" prune --root "$P" --keep-duration 0
+        ok "prune --keep-duration 0 removes the image and its tag record" \
+                test "$(count "$P/blobs/sha256")" = 0 -a ! -e "$P/cache/refs/$R/bb:1"
+else
+        skip "docker-registry and skopeo are needed for du's per-tag view"
+fi
 
 st root "" --help
 like "$OUT" "prune +remove what no recent build used" "store --help lists the commands"

@@ -13,6 +13,8 @@ them (0: all of them) according to --mode:
   loop     answer 307 pointing at the same URL (a redirect loop)
   corrupt  forward, with one byte of the body changed
   schema1  answer GET with an old Docker schema 1 manifest
+  immutable answer PUT with 400 TAG_INVALID "tag is immutable" (a registry
+           that keeps tags immutable, as ECR or Harbor can)
   redirect answer 307 to http://localhost:PORT/__blob<path> (another origin,
            like blob storage); those requests are logged with "auth=yes|no"
            and forwarded with --upstream-auth instead of the client's header
@@ -29,7 +31,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
 ap.add_argument("--upstream", required=True)
 ap.add_argument("--mode", required=True, choices=["reset", "500", "503", "429", "cut", "trickle", "notjson", "giant", "loop",
-                                                    "corrupt", "redirect", "schema1", "none"])
+                                                    "corrupt", "redirect", "schema1", "immutable", "none"])
 ap.add_argument("--count", type=int, default=1)
 ap.add_argument("--match", default="/blobs/sha256:")
 ap.add_argument("--log", required=True)
@@ -112,6 +114,15 @@ class H(BaseHTTPRequestHandler):
             b = b'{"schemaVersion":1,"name":"x","tag":"1","architecture":"amd64","fsLayers":[],"history":[]}'
             self.send_response(200)
             self.send_header("Content-Type", "application/vnd.docker.distribution.manifest.v1+prettyjws")
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b)
+            return
+        elif fault == "immutable" and self.command == "PUT":
+            log("%d %s %s -> 400 immutable" % (num, self.command, path))
+            b = b'{"errors":[{"code":"TAG_INVALID","message":"the tag is immutable","detail":"x"}]}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(b)))
             self.end_headers()
             self.wfile.write(b)

@@ -235,7 +235,9 @@ static void test_rules(struct ib_context *ctx)
                 { { "*/*.go", "dir/sub/z.go" }, "/d/", true, { "f 0644 0:0 /d/dir/x.go", "f 0644 0:0 /d/dir/sub/z.go" }, NULL, NULL },
                 { { "link" }, "/d/", false, { "f 0644 0:0 /d/link" }, NULL, NULL },
                 { { "abslink" }, "/d", false, { "f 0644 0:0 /d/x.go" }, NULL, NULL },
-                { { "outlink" }, "/d/", false, { NULL }, NULL, "outlink: a symlink leads outside the build context" },
+                /* a source link leading out: copied as the link, never followed */
+                { { "outlink" }, "/d/", false, { "l 0777 0:0 /d/outlink -> ../../etc/passwd" }, NULL, NULL },
+                { { "outlink/x" }, "/d/", false, { NULL }, NULL, "outlink/x: a symlink leads outside the build context" },
                 { { "../x" }, "/d/", false, { NULL }, NULL, "COPY ../x: outside the build context" },
                 { { "dir/../../x" }, "/d/", false, { NULL }, NULL, "outside the build context" },
                 { { "nodir/*.txt" }, "/d/", false, { NULL }, NULL, "nodir/*.txt: pattern's directory `nodir`" },

@@ -69,6 +69,25 @@ static void test_json(void)
         ib_json_add_str(&b, "a\"b\\c\n<&>\x01");
         IB_STREQ(b.buf, "\"a\\\"b\\\\c\\n\\u003c\\u0026\\u003e\\u0001\"", "string escaping matches Go's encoding/json");
         ib_buf_release(&b);
+        /* invalid UTF-8 (each bad byte) -> U+FFFD, valid sequences kept, U+2028/9 escaped: Go's output */
+        ib_json_add_str(&b, "\xff\xc3(\xc3\xa9\xe2\x80\xa8\xed\xa0\x80\xf0\x9f\x98\x80");
+        IB_STREQ(b.buf, "\"\\ufffd\\ufffd(\xc3\xa9\\u2028\\ufffd\\ufffd\\ufffd\xf0\x9f\x98\x80\"",
+                 "invalid UTF-8 becomes \\ufffd: the document stays JSON");
+        ib_buf_release(&b);
+        {
+                char big[5000];
+                memset(big, 'x', sizeof(big) - 1);
+                big[sizeof(big) - 1] = '\0';
+                memcpy(big, "HEAD", 4);
+                memcpy(big + sizeof(big) - 5, "TAIL", 4);
+                char *cut = ib_elide(big, 100);
+                IB_OK(strlen(cut) < 140 && ib_startswith(cut, "HEAD") && ib_endswith(cut, "TAIL") &&
+                      strstr(cut, " ... (4899 bytes) ... "), "ib_elide keeps both ends (%s)", cut);
+                free(cut);
+                cut = ib_elide("short", 100);
+                IB_STREQ(cut, "short", "ib_elide leaves a short string alone");
+                free(cut);
+        }
         const char doc[] = "{\"a\":\"x\",\"n\":5,\"o\":{\"k\":[1,2]}}";
         yajl_val v = ib_json_parse(doc, sizeof(doc) - 1, "doc", &e);
         IB_OK(v != NULL, "parse valid JSON");
