@@ -23,8 +23,9 @@ WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DIB_VERSION='"$(VERSION)"' -I. \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl is not linked: registry/curl-load.c loads it on first use (start-up time)
-LIBS     := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) -ldl -lpthread
+# libcurl and libarchive are not linked: registry/curl-load.c and
+# snapshot/archive-load.c load them on first use (start-up time)
+LIBS     := $(shell pkg-config --libs $(filter-out libcurl libarchive,$(PKGS)) 2>/dev/null) -ldl -lpthread
 ifdef SANITIZE
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=$(SANITIZE)
@@ -71,8 +72,9 @@ $(LIBA): $(LIB_OBJS)
 $(BIN): $(MAIN_OBJ) $(LIBA)
 	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# unit tests also call libarchive themselves (to craft archives): linked for them
 $(BUILDDIR)/tests/unit/%: $(BUILDDIR)/tests/unit/%.o $(TEST_LIB_OBJ) $(LIBA)
-	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q_LD)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs libarchive libcurl 2>/dev/null)
 
 build/tests/helpers/%: tests/helpers/%.c
 	@mkdir -p $(dir $@)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # image/prepare-context.sh BIN CTX: the build context of imgbuild's own image
-# (image/Dockerfile).  imgbuild links libcurl, libarchive, OpenSSL and more,
+# (image/Dockerfile).  imgbuild uses libcurl, libarchive, OpenSSL and more,
 # which have no static builds in Debian, so the context holds the binary and
 # every shared library ldd lists for it and for newuidmap/newgidmap, at their
 # own paths (the dynamic loader included) and those it loads with dlopen(),
@@ -20,7 +20,7 @@ copy_with_libs() { # FILE DEST-IN-ROOTFS
 copy_with_libs "$bin" /usr/bin/imgbuild
 # libraries imgbuild may load with dlopen() on first use (ldd does not list
 # them): each one, found by its soname, with what it needs in turn
-for so in libcurl.so.4; do
+for so in libcurl.so.4 libarchive.so.13; do
         p=$(ldconfig -p | awk -v so="$so" '$1 == so && $NF ~ /^\// { print $NF; exit }')
         [ -n "$p" ] || { echo "prepare-context: $so not found" >&2; exit 1; }
         copy_with_libs "$p" "$p"

@@ -45,6 +45,7 @@ struct ib_registry {
         bool auth_set;          /* auth_json came from ib_registry_set_auth_config */
         bool auth_loaded;
         char *auth_json;        /* the auth file's text, or NULL */
+        char *state_dir;        /* ib_registry_set_state_dir, or NULL */
 };
 
 /* ---------------------------------------------------------------- options */
@@ -195,7 +196,45 @@ void ib_registry_free(struct ib_registry *r)
                 free(r->auth_json);
         }
         ib_registry_opts_release(&r->o);
+        free(r->state_dir);
         free(r);
+}
+
+void ib_registry_set_state_dir(struct ib_registry *r, const char *dir)
+{
+        free(r->state_dir);
+        r->state_dir = dir ? ib_strdup(dir) : NULL;
+}
+
+/* The scheme hint for @host: true when it answered plain HTTP last time. */
+static bool scheme_hint_http(const struct ib_registry *r, const char *host)
+{
+        _cleanup_free_ char *p = NULL, *text = NULL;
+        struct ib_err *e = NULL;
+        size_t len = 0;
+
+        if (!r->state_dir || strchr(host, '/'))
+                return false;
+        p = ib_path_join(r->state_dir, host);
+        if (ib_read_file(p, 64, &text, &len, &e) < 0) {
+                ib_err_free(&e);
+                return false;
+        }
+        return len >= 4 && !strncmp(text, "http", 4) && (len == 4 || text[4] == '\n');
+}
+
+static void scheme_hint_set(const struct ib_registry *r, const char *host, bool http)
+{
+        _cleanup_free_ char *p = NULL;
+        struct ib_err *e = NULL;
+
+        if (!r->state_dir || strchr(host, '/') || scheme_hint_http(r, host) == http)
+                return;
+        p = ib_path_join(r->state_dir, host);
+        if (!http)
+                (void) unlink(p);
+        else if (ib_mkdir_p(r->state_dir, 0700, &e) < 0 || ib_write_file_atomic(p, "http\n", 5, 0644, &e) < 0)
+                ib_err_free(&e);        /* only a hint */
 }
 
 void ib_registry_set_progress(struct ib_registry *r, ib_progress_fn fn, void *userdata)
@@ -1108,6 +1147,19 @@ int ib_endpoint_ping(struct ib_registry *r, struct ib_endpoint *ep, struct ib_er
 
         if (ep->scheme)
                 return 0;
+        if (ep->insecure && scheme_hint_http(r, ep->host)) {
+                /* it answered plain HTTP last time: skip the HTTPS attempt (a TLS
+                 * handshake and the CA bundle) unless HTTP fails now */
+                long s = 0;
+                _cleanup_free_ char *www = NULL, *msg = NULL;
+                CURLcode cc = CURLE_OK;
+                if (ping_once(r, ep, "http", &s, &www, &cc, &msg) == 0 && (s == 200 || s == 401)) {
+                        ep->scheme = ib_strdup("http");
+                        endpoint_set_challenge(ep, www);
+                        ib_debug("registry %s: plain http (insecure, as last time)", ep->host);
+                        return 0;
+                }
+        }
         for (unsigned attempt = 0;; attempt++) {
                 long status = 0;
                 _cleanup_free_ char *www = NULL, *msg = NULL, *msg2 = NULL, *www2 = NULL;
@@ -1115,6 +1167,7 @@ int ib_endpoint_ping(struct ib_registry *r, struct ib_endpoint *ep, struct ib_er
 
                 if (ping_once(r, ep, "https", &status, &www, &cc, &msg) == 0 && status < 500 && status != 429) {
                         ep->scheme = ib_strdup("https");
+                        scheme_hint_set(r, ep->host, false);
                         endpoint_set_challenge(ep, www);
                         ib_debug("registry %s: https%s%s", ep->host, ep->auth_scheme ? ", auth " : "",
                                  ep->auth_scheme ? ep->auth_scheme : "");
@@ -1126,6 +1179,7 @@ int ib_endpoint_ping(struct ib_registry *r, struct ib_endpoint *ep, struct ib_er
                          * server answering plain HTTP with 400 means HTTPS was right. */
                         if (ping_once(r, ep, "http", &s2, &www2, &cc2, &msg2) == 0 && (s2 == 200 || s2 == 401)) {
                                 ep->scheme = ib_strdup("http");
+                                scheme_hint_set(r, ep->host, true);
                                 endpoint_set_challenge(ep, www2);
                                 ib_debug("registry %s: plain http (insecure)%s%s", ep->host,
                                          ep->auth_scheme ? ", auth " : "", ep->auth_scheme ? ep->auth_scheme : "");

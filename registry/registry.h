@@ -14,7 +14,9 @@
  *     the HTTPS connection fails AND the registry is insecure: named by
  *     insecure_registries, covered by insecure_pull / insecure_push, or a
  *     loopback registry (localhost, 127.0.0.0/8, [::1]) - docker treats those
- *     as insecure automatically and so do we.  Unlike docker, "insecure" never
+ *     as insecure automatically and so do we.  With a state dir
+ *     (ib_registry_set_state_dir), an insecure registry that answered plain
+ *     HTTP before is pinged over HTTP first, saving the HTTPS attempt.  Unlike docker, "insecure" never
  *     means "ignore certificate errors": that is what the skip_tls_verify
  *     options are for, so a bad certificate is reported, not silently accepted.
  *   - credentials never appear in logs (not even at trace level) and are never
@@ -188,6 +190,10 @@ int ib_registry_new(const struct ib_registry_opts *opts, struct ib_registry **re
 void ib_registry_free(struct ib_registry *r);
 static inline void ib_registry_freep(struct ib_registry **r) { if (*r) ib_registry_free(*r); }
 void ib_registry_set_progress(struct ib_registry *r, ib_progress_fn fn, void *userdata);
+/* Remember in @dir (files named by host) which insecure registries answered
+ * plain HTTP, and ping those over HTTP first next time (HTTPS is still tried
+ * when that fails); NULL: remember nothing (the default). */
+void ib_registry_set_state_dir(struct ib_registry *r, const char *dir);
 /* Use @json (a docker config file's text) instead of searching the auth files;
  * NULL restores the search. */
 void ib_registry_set_auth_config(struct ib_registry *r, const char *json);

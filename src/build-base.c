@@ -137,6 +137,8 @@ int ib_build_registry(struct build *b, struct ib_err **err)
         r = ib_registry_new(b->o->registry ? b->o->registry : &defaults, &b->reg, err);
         ib_registry_opts_release(&defaults);
         if (r == 0)
+                ib_build_registry_state(b, b->reg);
+        if (r == 0)
                 ib_registry_set_progress(b->reg, ib_xfer_progress, (void *) "pull");
         return r;
 }
@@ -154,6 +156,12 @@ static int base_from_cache_dir(struct build *b, const char *name, char **ret_man
         if (r == 0)
                 ib_log(IB_LOG_INFO, "  %s: from --cache-dir %s", name, b->o->cache_dir);
         return r;
+}
+
+void ib_build_registry_state(struct build *b, struct ib_registry *reg)
+{
+        _cleanup_free_ char *dir = ib_strdupf("%s/cache/registry-schemes", b->store->root);
+        ib_registry_set_state_dir(reg, dir);
 }
 
 static int base_from_registry(struct build *b, const char *name, const char *platform, char **ret_manifest,

@@ -292,6 +292,8 @@ static int thread_registry(struct build *b, unsigned max_retries, struct ib_regi
         r = ib_registry_new(&o, ret, err);
         if (!b->o->registry)
                 ib_registry_opts_release(&o);
+        if (r == 0)
+                ib_build_registry_state(b, *ret);
         return r;
 }
 
@@ -454,7 +456,8 @@ struct push_job {
 };
 
 struct ib_cache_pusher {
-        struct build *b;
+        struct build b;                 /* a copy holding o and store only: the build's own
+                                         * struct may be gone if the wait times out */
         pthread_t th;
         pthread_mutex_t mu;
         pthread_cond_t cv;              /* work queued, or closing */
@@ -481,7 +484,7 @@ static void *pusher_main(void *arg)
 
         /* a cache entry is not worth a long wait: one retry, and after
          * PUSH_GIVE_UP failures in a row the rest of the queue is dropped */
-        if (thread_registry(p->b, 1, &reg, &e) < 0) {
+        if (thread_registry(&p->b, 1, &reg, &e) < 0) {
                 ib_log(IB_LOG_WARN, "cache pushes skipped: %s", e->msg);
                 ib_err_free(&e);
         }
@@ -500,7 +503,7 @@ static void *pusher_main(void *arg)
                 /* a failed cache push is a warning, never a failed build */
                 if (reg && in_a_row >= PUSH_GIVE_UP) {
                         __atomic_add_fetch(&p->failed, 1, __ATOMIC_RELAXED);
-                } else if (reg && remote_put(p->b, reg, j->key, j->created, j->created_by,
+                } else if (reg && remote_put(&p->b, reg, j->key, j->created, j->created_by,
                                              j->has_layer ? &j->layer : NULL, &e) < 0) {
                         ib_log(IB_LOG_WARN, "%s", e->msg);
                         ib_err_free(&e);
@@ -534,7 +537,8 @@ int ib_cache_remote_put_async(struct build *b, const char *key, const char *crea
                 if (ib_build_registry(b, err) < 0)
                         return -EIO;
                 p = ib_calloc(1, sizeof(*p));
-                p->b = b;
+                p->b.o = b->o;
+                p->b.store = b->store;
                 pthread_mutex_init(&p->mu, NULL);
                 pthread_cond_init(&p->cv, NULL);
                 pthread_cond_init(&p->idle, NULL);
@@ -574,7 +578,7 @@ int ib_cache_remote_put(struct build *b, const char *key, const char *created, c
         return remote_put(b, b->reg, key, created, created_by, layer, err);
 }
 
-void ib_cache_push_wait(struct build *b)
+bool ib_cache_push_wait(struct build *b)
 {
         struct ib_cache_pusher *p = b->pusher;
         struct timespec until;
@@ -582,7 +586,7 @@ void ib_cache_push_wait(struct build *b)
         double t0 = now_s();
 
         if (!p)
-                return;
+                return true;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += PUSH_WAIT_S;
         pthread_mutex_lock(&p->mu);
@@ -600,7 +604,7 @@ void ib_cache_push_wait(struct build *b)
                 /* the thread is stuck in a transfer: leave it, the process is about to exit */
                 ib_log(IB_LOG_WARN, "cache pushes still running after %ds: %u queued ones abandoned", PUSH_WAIT_S,
                        left + 1);
-                return;
+                return false;
         }
         pthread_join(p->th, NULL);
         ib_debug("cache pushes: %u pushed, %u failed (waited %.3fs at the end)", p->pushed, p->failed,
@@ -609,6 +613,7 @@ void ib_cache_push_wait(struct build *b)
         pthread_cond_destroy(&p->cv);
         pthread_cond_destroy(&p->idle);
         free(p);
+        return true;
 }
 
 void ib_cache_push_forget(struct build *b)

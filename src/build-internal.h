@@ -112,8 +112,10 @@ void ib_cache_ahead_free(struct build *b);
  * are logged as warnings there. */
 int ib_cache_remote_put_async(struct build *b, const char *key, const char *created, const char *created_by,
                               const struct ib_layer *layer, struct ib_err **err);
-/* Wait for the queued pushes (bounded; see src/build-cache.c). */
-void ib_cache_push_wait(struct build *b);
+/* Wait for the queued pushes (bounded; see src/build-cache.c).  False when
+ * the wait timed out: the pushing thread still uses the store, which must
+ * then stay open until the process exits. */
+bool ib_cache_push_wait(struct build *b);
 /* In a forked child: drop the parent's pusher (its thread is not ours). */
 void ib_cache_push_forget(struct build *b);
 
@@ -164,6 +166,8 @@ void ib_relay_stop(struct ib_relay *r);
 
 /* src/build-base.c */
 int ib_build_registry(struct build *b, struct ib_err **err);
+/* Let @reg remember registry schemes in the store (cache/registry-schemes/). */
+void ib_build_registry_state(struct build *b, struct ib_registry *reg);
 int ib_build_parse_contexts(struct build *b, struct ib_err **err);
 struct named_ctx *ib_build_named(struct build *b, const char *name);
 int ib_build_resolve_base(struct build *b, const char *name, const char *platform, struct base_image **ret,

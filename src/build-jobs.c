@@ -185,7 +185,7 @@ static int start_job(struct build *b, struct bstage *s, struct job *j, struct ib
                 size_t agents = b->n_agents;
                 ib_cache_push_forget(b);                /* this child pushes its own steps */
                 r = ib_build_stage(b, s, &e);
-                ib_cache_push_wait(b);
+                (void) ib_cache_push_wait(b);
                 ib_build_stop_agents(b, agents);        /* the ones this child started */
                 result_json(b, s, r, e, &out);
                 fflush(stdout);

@@ -1431,7 +1431,7 @@ static int write_outputs(struct build *b, struct ib_err **err)
 
 static void build_free(struct build *b)
 {
-        ib_cache_push_wait(b);
+        bool pushes_done = ib_cache_push_wait(b);
         ib_cache_ahead_free(b);
         ib_build_stop_agents(b, 0);
         for (size_t i = 0; b->df && i < b->df->n_stages; i++)
@@ -1454,7 +1454,8 @@ static void build_free(struct build *b)
         ib_registry_free(b->reg);
         ib_err_free(&b->deferred);
         ib_sandbox_cleanup();
-        ib_store_close(b->store);
+        if (pushes_done)
+                ib_store_close(b->store);       /* else a stuck cache push still uses it; exit frees it */
 }
 
 int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *res, struct ib_err **err)

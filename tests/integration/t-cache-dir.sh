@@ -38,6 +38,24 @@ FROM $base
 RUN echo warm > /warm
 EOF
 chown -R "$IB_TEST_USER" "$ctx/ctx"
+
+# --pull: a tag resolved before is not asked again unless --pull (docker, buildah).
+b() { "$IMGBUILD" -v debug build --root "$IB_TMP/sp" --no-push --digest-file "$IB_TMP/d" "$@" "$ctx/ctx" >"$IB_TMP/log" 2>&1; }
+b; d1=$(cat "$IB_TMP/d")
+mv_ctx=$(user_dir); printf 'FROM %s\nRUN echo moved > /moved\n' "$base" >"$mv_ctx/Dockerfile"
+ok "the base tag is moved to another image" "$IMGBUILD" build --root "$IB_TMP/smv" -d "$base" "$mv_ctx"
+b; like "$(cat "$IB_TMP/log")" 'as resolved before .*not asked again' "default (--pull=missing): the recorded digest, no registry request"
+is "$(cat "$IB_TMP/d")" "$d1" "and the same image as before"
+moved=$(skopeo inspect --raw --tls-verify=false "docker://$base" | sha256sum | cut -d' ' -f1)
+b --pull
+like "$(cat "$IB_TMP/log")" "-> sha256:$moved" "--pull asks the registry and gets the moved tag's manifest"
+ok "so the image is a new one" test "$(cat "$IB_TMP/d")" != "$d1"
+LD_DEBUG=files "$IMGBUILD" -v error build --root "$IB_TMP/sp" --no-push "$ctx/ctx" >/dev/null 2>"$IB_TMP/ld"
+like "$(cat "$IB_TMP/ld")" 'file=libc\.so' "LD_DEBUG lists the libraries loaded"
+ok "a warm rebuild loads neither libcurl nor libarchive (they are loaded on first use)" \
+        sh -c '! grep -qE "file=lib(curl|archive)" "$1"' sh "$IB_TMP/ld"
+fails "--pull=never with a store that never saw the base fails" \
+        "$IMGBUILD" build --root "$IB_TMP/snever" --pull=never --no-push "$ctx/ctx"
 kill "$REGISTRY_PID"; wait "$REGISTRY_PID" 2>/dev/null
 fails "the registry is really down: a build without --cache-dir fails" \
         "$IMGBUILD" build --root "$IB_TMP/s1" --no-push --oci-layout-path "$IB_TMP/o1" "$ctx/ctx"

@@ -106,6 +106,10 @@ pushed_at=$(grep -n 'cache pushed' "$IB_TMP/bg.log" | head -n 1 | cut -d: -f1)
 step5_at=$(grep -n 'RUN echo three' "$IB_TMP/bg.log" | head -n 1 | cut -d: -f1)
 ok "a cache push finished while later steps ran ($pushed_at < $step5_at)" test "${pushed_at:-99999}" -lt "${step5_at:-0}"
 is "$(grep -c 'cache pushed' "$IB_TMP/bg.log")" 4 "the build waited for all 4 pushes before exiting"
+is "$(cat "$IB_TMP/bg/store/cache/registry-schemes/$REGISTRY" 2>/dev/null)" http \
+        "the store remembers that the loopback registry speaks plain HTTP"
+like "$(cat "$IB_TMP/bg.log")" "registry $REGISTRY: plain http \(insecure, as last time\)" \
+        "later clients skip the HTTPS attempt"
 is "$(skopeo list-tags --tls-verify=false "docker://$REGISTRY/bg/cache" 2>/dev/null | jq -r '.Tags|length')" 4 \
         "the cache repo holds the 4 entries"
 pod root "$IB_TMP/bg2" --cache --cache-repo "$REGISTRY/bg/cache" --no-push -d "$REGISTRY/bg:2"

@@ -39,6 +39,8 @@ is "$missing" "" "every shared library ldd lists is in the image"
 curl=$(ldconfig -p | awk '$1 == "libcurl.so.4" && $NF ~ /^\// { print $NF; exit }')
 ok "and libcurl, which imgbuild may dlopen ($curl)" test -f "$F$curl"
 is "$(stat -c %a "$F$curl" 2>/dev/null)" 644 "with the mode of a library"
+la=$(ldconfig -p | awk '$1 == "libarchive.so.13" && $NF ~ /^\// { print $NF; exit }')
+ok "and libarchive, which imgbuild dlopens too ($la)" test -f "$F$la"
 if is_root; then
         is "$(chroot "$F" /usr/bin/imgbuild version 2>&1)" "imgbuild $(cat "$IB_SRCDIR/VERSION")" \
                 "imgbuild version runs inside the image (chroot)"
