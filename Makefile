@@ -5,8 +5,9 @@
 #   make V=1                  show the commands
 #   make install PREFIX=/usr/local
 #   make fuzz                 libFuzzer targets (clang)
-#   make stress               long runs (fuzzing: FUZZ_SECONDS per target), never part of check
+#   make stress               long runs (tests/stress: the 60-kill interrupt loop; fuzzing FUZZ_SECONDS per target), never part of check
 #   make bench                benchmarks (never part of check)
+#   make image [DEST=r/i:t]   imgbuild's own image (image/Dockerfile) into build/imgbuild-image
 
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
@@ -22,7 +23,8 @@ WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS   ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -DIB_VERSION='"$(VERSION)"' -I. \
               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS     := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# libcurl is not linked: registry/curl-load.c loads it on first use (start-up time)
+LIBS     := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null) -ldl -lpthread
 ifdef SANITIZE
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS    += -fsanitize=$(SANITIZE)
@@ -56,7 +58,7 @@ MAN_PAGES := $(wildcard man/*.1)
 MAN7_PAGES := $(wildcard man/*.7)
 
 .SECONDARY:
-.PHONY: all example deps check check-unit check-asan unit-tests install hdr-check fuzz stress stress-fuzz stress-hostile bench clean man-lint
+.PHONY: all example image deps check check-unit check-asan unit-tests install hdr-check fuzz stress stress-faults stress-fuzz stress-hostile bench clean man-lint
 all: $(BIN)
 
 $(BUILDDIR)/%.o: %.c
@@ -124,7 +126,7 @@ stress-fuzz: fuzz
 	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/stress/fuzz-long.sh $(FUZZ_BINS)
 stress-hostile: all
 	$(Q)sh tests/stress/hostile-big.sh
-stress: stress-fuzz stress-hostile
+stress: stress-fuzz stress-hostile stress-faults
 
 # The README's main job: build examples/hello (FROM scratch, a static busybox,
 # RUN steps, CMD) into an OCI layout, with nothing to download, and show it.
@@ -135,8 +137,29 @@ example: all
 	$(BIN) build --root build/example-store --oci-layout-path $(EXAMPLE_OUT):hello build/example-ctx
 	$(Q)echo "image written to $(EXAMPLE_OUT) (tag hello); inspect it with: skopeo inspect oci:$(EXAMPLE_OUT):hello"
 
+# imgbuild's own image, built by imgbuild from image/Dockerfile into an OCI
+# layout (tag latest); pushed as well with DEST=registry/repo:tag.
+# IMAGE_BIN: the imgbuild that builds it and goes into it (default: this tree's).
+IMAGE_OUT ?= build/imgbuild-image
+IMAGE_CTX ?= build/image-ctx
+IMAGE_STORE ?= build/image-store
+IMAGE_BIN ?= $(BIN)
+image: $(IMAGE_BIN)
+	$(Q)sh image/prepare-context.sh $(IMAGE_BIN) $(IMAGE_CTX)
+	$(IMAGE_BIN) build --root $(IMAGE_STORE) -f image/Dockerfile --oci-layout-path $(IMAGE_OUT):latest \
+		$(if $(DEST),-d $(DEST),--no-push) $(IMAGE_CTX)
+	$(Q)echo "image written to $(IMAGE_OUT) (tag latest)$(if $(DEST), and pushed to $(DEST))"
+
 bench: all
 	$(Q)sh bench/run.sh
+
+# The long run of what make check runs shortened: KILLS interrupts (default 60;
+# check runs 10).  BIG_MB=N also runs tests/stress/big-layer.sh with an N MB
+# layer (check runs 2048).
+KILLS ?= 60
+stress-faults: all
+	$(Q)KILLS=$(KILLS) IMGBUILD=$(CURDIR)/$(BIN) IB_SRCDIR=$(CURDIR) sh tests/run.sh \
+		tests/stress/kill-loop.sh $(if $(BIG_MB),tests/stress/big-layer.sh)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7

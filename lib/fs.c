@@ -3,6 +3,7 @@
 #include "ib.h"
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -223,4 +224,18 @@ char *ib_path_join(const char *a, const char *b)
         if (!*b)
                 return ib_strndup(a, la);
         return ib_strdupf("%.*s/%s", (int) la, a, b);
+}
+
+bool ib_atomic_tmp_name(const char *name)
+{
+        const char *t = strstr(name, ".tmp-");
+        return t && t != name && t[5] && strspn(t + 5, "0123456789") == strlen(t + 5);
+}
+
+bool ib_atomic_tmp_alive(const char *name)
+{
+        const char *t = strstr(name, ".tmp-");
+        long pid = t ? strtol(t + 5, NULL, 10) : 0;
+        /* EPERM: alive but not ours to signal */
+        return pid > 0 && (kill((pid_t) pid, 0) == 0 || errno == EPERM);
 }

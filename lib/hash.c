@@ -82,3 +82,32 @@ uint64_t ib_xxh64(const void *data, size_t n, uint64_t seed)
 {
         return XXH3_64bits_withSeed(data, n, seed);
 }
+
+int ib_sha256_fd(int fd, char hex[IB_SHA256_HEX], uint64_t *ret_size)
+{
+        /* 1 MiB at a time: a 2 GB blob never sits in memory */
+        enum { CHUNK = 1 << 20 };
+        _cleanup_free_ char *buf = ib_malloc(CHUNK);
+        struct ib_sha256 *h = ib_sha256_new();
+        uint64_t total = 0;
+
+        for (;;) {
+                ssize_t n = read(fd, buf, CHUNK);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int e = errno;
+                        ib_sha256_free(h);
+                        return -e;
+                }
+                if (n == 0)
+                        break;
+                ib_sha256_update(h, buf, (size_t) n);
+                total += (uint64_t) n;
+        }
+        ib_sha256_final_hex(h, hex);
+        ib_sha256_free(h);
+        if (ret_size)
+                *ret_size = total;
+        return 0;
+}

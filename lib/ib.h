@@ -148,6 +148,94 @@ int ib_log_level_parse(const char *s, enum ib_log_level *ret);
 #define ib_debug(...) do { if (ib_log_level_max >= IB_LOG_DEBUG) ib_log(IB_LOG_DEBUG, __VA_ARGS__); } while (0)
 #define ib_trace(...) do { if (ib_log_level_max >= IB_LOG_TRACE) ib_log(IB_LOG_TRACE, __VA_ARGS__); } while (0)
 
+/* ---------------------------------------------------------------- events */
+/* Structured progress of a build, pull or push.  Library code (the engine in
+ * src/build*.c, the verbs' registry hooks) emits events; a renderer installed
+ * by the verb (src/progress.c: tty, plain or json) draws them.  Nothing is
+ * printed when no handler is installed.  ib_event_emit serializes handlers
+ * (a RUN output relay thread emits too), so a handler needs no lock. */
+enum ib_event_kind {
+        IB_EV_BUILD_START,      /* u.start: once, before the first step */
+        IB_EV_STEP_START,       /* u.step: a step begins (cache status known) */
+        IB_EV_STEP_END,         /* u.step: it ended; seconds, layer */
+        IB_EV_OUTPUT,           /* u.output: lines a RUN wrote (relayed mode only) */
+        IB_EV_TRANSFER,         /* u.xfer: pull/push progress of one blob */
+        IB_EV_SUMMARY,          /* u.summary: the build succeeded */
+        IB_EV_LOG,              /* u.log: an ib_log message (warnings, errors, ...) */
+};
+
+/* Phases of a build whose wall-clock seconds are added up (the bench helper's
+ * breakdown): keep IB_PHASE_COUNT last; names from ib_phase_name(). */
+enum ib_phase {
+        IB_PHASE_RESOLVE,       /* references -> manifests and configs */
+        IB_PHASE_PULL,          /* base layer blobs downloaded, registry cache lookups */
+        IB_PHASE_EXTRACT,       /* base layers unpacked into overlay form */
+        IB_PHASE_RUN,           /* RUN commands in the sandbox */
+        IB_PHASE_SNAPSHOT,      /* layer dirs walked, tarred, hashed, published (compression excluded) */
+        IB_PHASE_COMPRESS,      /* the compressor's share of the snapshots */
+        IB_PHASE_PUSH,          /* destinations and registry cache entries pushed */
+        IB_PHASE_COUNT
+};
+const char *ib_phase_name(enum ib_phase p);
+
+enum ib_xfer_state { IB_XFER_START, IB_XFER_BYTES, IB_XFER_DONE, IB_XFER_EXISTS, IB_XFER_MOUNTED, IB_XFER_RETRY };
+const char *ib_xfer_state_name(enum ib_xfer_state s);
+
+struct ib_stage_time {
+        const char *name;
+        double seconds;
+};
+
+struct ib_event {
+        enum ib_event_kind kind;
+        enum ib_log_level level;        /* INFO unless said otherwise */
+        union {
+                struct {
+                        const char *version, *mode, *mode_detail, *store;
+                        long cpus;
+                } start;
+                struct {
+                        const char *stage;      /* "build", "stage-1" */
+                        size_t index, total;    /* 1-based; FROM is 1 */
+                        const char *kind;       /* "RUN", "COPY", ... */
+                        const char *instruction;/* as written, continuation lines joined */
+                        bool onbuild, cached;
+                        double seconds;         /* STEP_END */
+                        const char *layer_digest;       /* STEP_END: the new layer, or NULL */
+                        uint64_t layer_size;
+                } step;
+                struct {
+                        const char *stage;
+                        unsigned source_line;   /* the RUN's line in the Dockerfile */
+                        const char *text;       /* one or more lines joined by '\n', no final newline */
+                } output;
+                struct {
+                        const char *op;         /* "pull" or "push" */
+                        enum ib_xfer_state state;
+                        const char *digest;
+                        uint64_t done, total;   /* total 0: unknown */
+                } xfer;
+                struct {
+                        const char *digest;     /* image manifest digest */
+                        uint64_t size;          /* manifest + config + layer blobs, bytes */
+                        unsigned layers, new_layers, steps, cached, runs, extracted;
+                        double seconds;
+                        const struct ib_stage_time *stages;
+                        size_t n_stages;
+                        const double *phases;   /* IB_PHASE_COUNT seconds */
+                } summary;
+                struct {
+                        const char *msg;
+                } log;
+        } u;
+};
+typedef void (*ib_event_handler)(const struct ib_event *ev, void *userdata);
+void ib_event_set_handler(ib_event_handler h, void *userdata);  /* NULL: events are dropped */
+bool ib_event_active(void);
+void ib_event_emit(const struct ib_event *ev);
+/* Seconds on the monotonic clock. */
+double ib_now(void);
+
 /* --------------------------------------------------------------- hashing */
 /* SHA-256 via libcrypto (uses the CPU's SHA instructions where present). */
 #define IB_SHA256_LEN 32
@@ -161,6 +249,8 @@ void ib_sha256_reset(struct ib_sha256 *h);
 void ib_sha256_free(struct ib_sha256 *h);
 static inline void ib_sha256_freep(struct ib_sha256 **h) { if (*h) ib_sha256_free(*h); }
 void ib_sha256_hex(const void *data, size_t n, char hex[IB_SHA256_HEX]);
+/* Hash what is left of @fd, streaming (1 MiB reads); returns 0 or -errno. */
+int ib_sha256_fd(int fd, char hex[IB_SHA256_HEX], uint64_t *ret_size);
 /* "sha256:<64 hex>"?  Returns true and points *ret_hex at the hex part. */
 bool ib_digest_parse(const char *digest, const char **ret_hex);
 bool ib_is_sha256_hex(const char *s);
@@ -202,6 +292,10 @@ int ib_read_file(const char *path, size_t max, char **ret, size_t *ret_len, stru
 int ib_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len, struct ib_err **err);
 /* Write @data to @path atomically: temp file in the same dir, fsync, rename. */
 int ib_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct ib_err **err);
+/* Is @name (a base name) one of ib_write_file_atomic's temp files ("<name>.tmp-<pid>"),
+ * and is its writer still alive (kill(pid, 0))? */
+bool ib_atomic_tmp_name(const char *name);
+bool ib_atomic_tmp_alive(const char *name);
 /* write(2) all of @n bytes, retrying on EINTR and short writes. */
 int ib_write_all(int fd, const void *data, size_t n);
 /* Join two path pieces with exactly one '/'. */
@@ -213,6 +307,7 @@ char *ib_path_join(const char *a, const char *b);
  *   layers/<diffid-hex>/ a layer in overlay form
  *   cache/               key -> layer + config delta
  *   tmp/                 per-build scratch; entries of dead processes removed at open
+ *   used/<kind>/<hex>    last use of an object (mtime), for prune; store.lock: see below
  * Everything appears under its final name only through rename(2) once complete. */
 struct ib_store {
         char *root;
@@ -233,6 +328,61 @@ char *ib_store_blob_path(const struct ib_store *s, const char *digest);
 bool ib_store_has_blob(const struct ib_store *s, const char *digest);
 /* A fresh unique path below this process's scratch dir (not created). */
 char *ib_store_tmp_path(struct ib_store *s, const char *prefix);
+
+/* Use records, for `imgbuild store prune`.  Kinds of objects and their ids:
+ * blobs and layers by "sha256:<hex>" or bare hex (blob digest, layer diff_id),
+ * cache entries by their 64-hex key.  A build calls ib_store_touch_used BEFORE
+ * it looks an object up or creates it: the object is then held by this process
+ * (a line in its tmp/<name>/held, which prune reads while the process lives)
+ * and used/<kind>/<hex> gets the current time as its mtime.  Touch takes
+ * <root>/store.lock shared and prune takes it exclusive while it decides and
+ * renames away, so an object is either held before prune looks at it, or gone
+ * before the build looks it up.  Best effort: a failure is logged at debug. */
+enum ib_store_kind { IB_STORE_BLOB, IB_STORE_LAYER, IB_STORE_CACHE, IB_STORE_KINDS };
+/* "blobs", "layers", "cache": the dir names below used/. */
+const char *ib_store_kind_name(enum ib_store_kind k);
+void ib_store_touch_used(struct ib_store *s, enum ib_store_kind kind, const char *id);
+/* Take <root>/store.lock (shared or exclusive, waiting); *ret_fd holds it until closed. */
+int ib_store_lock(struct ib_store *s, bool exclusive, int *ret_fd, struct ib_err **err);
+/* Call @fn for every object held by a live process other than this one. */
+typedef void (*ib_store_held_fn)(enum ib_store_kind kind, const char *hex, void *userdata);
+void ib_store_for_each_held(struct ib_store *s, ib_store_held_fn fn, void *userdata);
+/* Scratch left in tmp/ by processes that are gone (what the sweep at open could
+ * not remove): calls @fn with the name below tmp/ of each entry whose lock
+ * (tmp/<name>.lock) is not held; lone lock files are left to the sweep. */
+typedef void (*ib_store_scratch_fn)(const char *name, void *userdata);
+void ib_store_for_each_stale(struct ib_store *s, ib_store_scratch_fn fn, void *userdata);
+
+/* Checks for `imgbuild store verify`: each appends what it finds wrong to a
+ * report (one problem per path) and counts what it checked; nothing printed.
+ * snapshot/ adds the layer checks (ib_snapshot_verify_layers). */
+struct ib_store_problem {
+        char *path;     /* absolute */
+        char *what;     /* "digest is sha256:..." */
+};
+struct ib_store_report {
+        struct ib_store_problem *problems;
+        size_t n_problems, problems_alloc;
+        struct ib_strvec stale;         /* tmp/ entries of dead processes: not corruption */
+        /* "<diff_id hex> <blob hex>" of the layers cache entries name, so the
+         * layer check can hold a layer without an index against its blob */
+        struct ib_strvec layer_blobs;
+        uint64_t blobs, blob_bytes, layers, layers_unchecked, cache_entries;
+};
+void ib_store_report_add(struct ib_store_report *r, const char *path, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+/* Sort the problems by path (stable output for the CLI and the tests). */
+void ib_store_report_sort(struct ib_store_report *r);
+void ib_store_report_release(struct ib_store_report *r);
+/* Re-hash every file of blobs/sha256/ (streaming, @threads workers; 0: one per
+ * CPU, at most 8): the digest must equal the name. */
+int ib_store_verify_blobs(struct ib_store *s, unsigned threads, struct ib_store_report *r, struct ib_err **err);
+/* Every cache/steps/<key> must be JSON of the entry format (src/build-cache.c)
+ * whose layer blob exists with the recorded size.  Run it before the layer
+ * check: it fills r->layer_blobs. */
+int ib_store_verify_cache(struct ib_store *s, struct ib_store_report *r, struct ib_err **err);
+/* Fill r->stale (see ib_store_for_each_stale). */
+void ib_store_verify_scratch(struct ib_store *s, struct ib_store_report *r);
 
 /* Streaming blob writer: data goes to a temp file and is hashed on the way;
  * commit verifies against @expect (may be NULL: then the computed digest names

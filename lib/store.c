@@ -140,8 +140,9 @@ bool ib_store_has_blob(const struct ib_store *s, const char *digest)
 
 char *ib_store_tmp_path(struct ib_store *s, const char *prefix)
 {
-        static unsigned long counter;
-        return ib_strdupf("%s/%s-%lu-%08x", s->tmp_dir, prefix, ++counter, rand32());
+        static unsigned long counter;   /* atomic: the build's cache threads write blobs too */
+        return ib_strdupf("%s/%s-%lu-%08x", s->tmp_dir, prefix, __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED),
+                          rand32());
 }
 
 struct ib_blob_writer {
@@ -194,6 +195,7 @@ int ib_blob_writer_commit(struct ib_blob_writer *w, const char *expect, char **r
         if (expect && (!ib_digest_parse(expect, &ehex) || strcmp(ehex, hex) != 0))
                 return ib_err_set(err, EBADMSG, "digest mismatch: expected %s, got sha256:%s", expect, hex);
         final = ib_store_blob_path(w->store, hex);
+        ib_store_touch_used(w->store, IB_STORE_BLOB, hex);     /* before the existence check: see ib.h */
         /* Already there (verified when it was written): keep that file, so hard
          * links to it (OCI layouts) keep sharing its storage. */
         if (access(final, F_OK) == 0) {

@@ -9,6 +9,7 @@
  * token request. */
 #include "registry/internal.h"
 #include <ctype.h>
+#include <poll.h>
 #include <time.h>
 #include <yajl/yajl_tree.h>
 
@@ -56,6 +57,7 @@ void ib_registry_opts_init(struct ib_registry_opts *o)
         o->max_parallel = 4;
         o->chunk_size = 32u << 20;
         o->retry_base_ms = 500;
+        o->cancel_fd = -1;
 }
 
 void ib_registry_opts_release(struct ib_registry_opts *o)
@@ -116,7 +118,9 @@ int ib_registry_new(const struct ib_registry_opts *opts, struct ib_registry **re
 
         if (!global_done) {
                 if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                        return ib_err_set(err, 0, "libcurl initialisation failed");
+                        return ib_err_set(err, 0, "libcurl initialisation failed%s%s",
+                                          ib_curl_load_error() ? ": " : "",
+                                          ib_curl_load_error() ? ib_curl_load_error() : "");
                 global_done = true;
         }
         r = ib_calloc(1, sizeof(*r));
@@ -246,6 +250,29 @@ bool ib_registry_known(struct ib_registry *r, const char *repo_key, const char *
         return false;
 }
 
+bool ib_registry_cancelled(const struct ib_registry *r)
+{
+        struct pollfd p = { .fd = r->o.cancel_fd, .events = POLLIN };
+        return r->o.cancel_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+int ib_registry_sleep(struct ib_registry *r, unsigned ms, const char *what, struct ib_err **err)
+{
+        struct pollfd p = { .fd = r->o.cancel_fd, .events = POLLIN };
+        uint64_t end = ib_now_ms() + ms;
+
+        if (r->o.cancel_fd < 0) {
+                ib_sleep_ms(ms);
+                return 0;
+        }
+        for (uint64_t now = ib_now_ms(); now < end; now = ib_now_ms())
+                if (poll(&p, 1, (int) (end - now)) > 0)
+                        break;
+        if (ib_registry_cancelled(r))
+                return ib_err_set(err, ECANCELED, "%s: interrupted", what);
+        return 0;
+}
+
 void ib_sleep_ms(unsigned ms)
 {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
@@ -365,6 +392,12 @@ static char *url_part(const char *url, CURLUPart part)
         }
         curl_url_cleanup(u);
         return ret;
+}
+
+int ib_url_msg_len(const char *url)
+{
+        size_t n = strcspn(url, "?#");
+        return n > 512 ? 512 : (int) n;
 }
 
 bool ib_same_origin(const char *a, const char *b)
@@ -542,7 +575,10 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
         uint64_t now = (uint64_t) (dlnow > 0 ? dlnow : ulnow);
         (void) dltotal;
         (void) ultotal;
-        if (x->reg && x->what && now)
+        /* called at least once a second, even on a stalled connection */
+        if (x->cancel && ib_registry_cancelled(x->cancel))
+                return 1;       /* CURLE_ABORTED_BY_CALLBACK */
+        if (x->reg && x->what && now && x->reg->progress)
                 ib_registry_emit(x->reg, IB_PROGRESS_BYTES, x->what, x->prog_base + now, x->prog_total);
         return 0;
 }
@@ -588,8 +624,9 @@ int ib_xfer_setup(struct ib_registry *r, struct ib_xfer *x, struct ib_req *q, co
         curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
         curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, write_cb);
         curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
-        if (r->progress && x->what) {
+        if ((r->progress && x->what) || r->o.cancel_fd >= 0) {
                 x->reg = r;
+                x->cancel = r->o.cancel_fd >= 0 ? r : NULL;
                 curl_easy_setopt(x->h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
                 curl_easy_setopt(x->h, CURLOPT_XFERINFODATA, x);
                 curl_easy_setopt(x->h, CURLOPT_NOPROGRESS, 0L);
@@ -794,8 +831,10 @@ static int mem_sink(void *ud, struct ib_xfer *x, const void *data, size_t n)
         (void) x;
         if (!q->out)
                 return 0;
-        if (q->out->len + n > q->out_max)
+        if (q->out->len + n > q->out_max) {
+                q->out_overflow = true;
                 return -1;
+        }
         ib_buf_add(q->out, data, n);
         return 0;
 }
@@ -902,14 +941,27 @@ static int fetch_token(struct ib_registry *r, struct ib_endpoint *ep, const char
                         break;
                 cc = curl_easy_perform(x.h);
                 o = ib_xfer_done(&x, cc);
+                if (ib_registry_cancelled(r)) {
+                        ib_xfer_release(&x);
+                        res = ib_err_set(err, ECANCELED, "token server: interrupted");
+                        break;
+                }
                 if (o == IB_OUT_OK) {
+                        ib_xfer_release(&x);
+                        break;
+                }
+                if (q.out_overflow) {
+                        res = ib_err_set(err, EFBIG, "token response from `%s` larger than %u bytes", ep->realm,
+                                         IB_TOKEN_MAX);
                         ib_xfer_release(&x);
                         break;
                 }
                 if (o == IB_OUT_RETRY && attempt < r->o.pull_retries) {
                         attempt++;
-                        ib_sleep_ms(ib_backoff_ms(r, attempt, x.retry_after));
                         ib_xfer_release(&x);
+                        res = ib_registry_sleep(r, ib_backoff_ms(r, attempt, x.retry_after), "token server", err);
+                        if (res < 0)
+                                break;
                         continue;
                 }
                 _cleanup_free_ char *msg = ib_xfer_error(&x, cc);
@@ -1169,15 +1221,20 @@ int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses,
                 }
                 if (q->out)
                         ib_buf_reset(q->out);
+                q->out_overflow = false;
                 res = ib_xfer_setup(r, &x, q, cur, with_auth ? auth : NULL, NULL, err);
                 if (res < 0)
                         return res;
                 ib_trace("%s %s", q->method, q->what ? q->what : "");
                 cc = curl_easy_perform(x.h);
                 o = ib_xfer_done(&x, cc);
+                if (ib_registry_cancelled(r)) {
+                        ib_xfer_release(&x);
+                        return ib_err_set(err, ECANCELED, "%s: interrupted", q->what ? q->what : q->method);
+                }
                 if (o != IB_OUT_OK && status_in(x.status, ok_statuses) && cc == CURLE_OK)
                         o = IB_OUT_OK;
-                if (cc == CURLE_WRITE_ERROR && q->out && q->out->len >= q->out_max) {
+                if (cc == CURLE_WRITE_ERROR && q->out_overflow) {
                         ib_xfer_release(&x);
                         return ib_err_set(err, EFBIG, "%s: response larger than %zu bytes", q->what ? q->what : q->method,
                                           q->out_max);
@@ -1195,8 +1252,15 @@ int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses,
                 case IB_OUT_REDIRECT: {
                         char *next = url_resolve(cur, x.location);
                         ib_xfer_release(&x);
-                        if (!next || ++redirects > MAX_REDIRECTS)
-                                return ib_err_set(err, 0, "%s: too many or bad redirects", q->what ? q->what : q->method);
+                        if (!next)
+                                return ib_err_set(err, 0, "%s: bad redirect from `%.*s`", q->what ? q->what : q->method,
+                                                  ib_url_msg_len(cur), cur);
+                        if (++redirects > MAX_REDIRECTS) {
+                                res = ib_err_set(err, 0, "%s: more than %d redirects, the last to `%.*s`",
+                                                 q->what ? q->what : q->method, MAX_REDIRECTS, ib_url_msg_len(next), next);
+                                free(next);
+                                return res;
+                        }
                         /* Credentials stay with their origin: once we leave it, no Authorization. */
                         if (!ib_same_origin(next, q->url))
                                 with_auth = false;
@@ -1224,8 +1288,11 @@ int ib_req_run(struct ib_registry *r, struct ib_req *q, const long *ok_statuses,
                                          attempt, q->retries);
                                 if (q->what)
                                         ib_registry_emit(r, IB_PROGRESS_RETRY, q->what, 0, 0);
-                                ib_sleep_ms(ib_backoff_ms(r, attempt, x.retry_after));
+                                unsigned ms = ib_backoff_ms(r, attempt, x.retry_after);
                                 ib_xfer_release(&x);
+                                res = ib_registry_sleep(r, ms, q->what ? q->what : q->method, err);
+                                if (res < 0)
+                                        return res;
                                 continue;
                         }
                         break;

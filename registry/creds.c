@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <yajl/yajl_tree.h>
 
@@ -38,8 +39,14 @@ char *ib_auth_file_find(void)
         size_t n = 0;
         char *found = NULL;
 
-        if ((e = getenv("DOCKER_CONFIG")) && *e)
-                cands[n++] = ib_path_join(e, "config.json");
+        /* DOCKER_CONFIG is a directory; Kaniko also takes it naming the file */
+        if ((e = getenv("DOCKER_CONFIG")) && *e) {
+                struct stat st;
+                if (stat(e, &st) == 0 && S_ISREG(st.st_mode))
+                        cands[n++] = ib_strdup(e);
+                else
+                        cands[n++] = ib_path_join(e, "config.json");
+        }
         if ((e = getenv("HOME")) && *e)
                 cands[n++] = ib_path_join(e, ".docker/config.json");
         cands[n++] = ib_strdup("/kaniko/.docker/config.json");

@@ -65,6 +65,7 @@ struct ib_req {
         char *content_type_out;
         char *docker_digest;            /* Docker-Content-Digest */
         uint64_t content_length;
+        bool out_overflow;              /* the body was larger than out_max: refused */
 };
 void ib_req_release(struct ib_req *q);
 /* Ping the endpoint if needed, add auth, send, follow redirects (dropping
@@ -114,7 +115,8 @@ struct ib_xfer {
         size_t body_len;
         int body_fd;
         uint64_t body_off, body_total, body_pos;
-        /* progress */
+        /* progress, and the cancel check (NULL: none) */
+        struct ib_registry *cancel;
         struct ib_registry *reg;
         const char *what;
         uint64_t prog_base, prog_total;
@@ -140,6 +142,9 @@ void ib_curl_tls(struct ib_registry *r, CURL *h, const char *url, struct ib_endp
 unsigned ib_backoff_ms(const struct ib_registry *r, unsigned attempt, long retry_after);
 /* Format a failed response: "<status> <CODE>: <message>" from a JSON error body. */
 char *ib_http_error_text(long status, const char *reason, const char *body, size_t len);
+/* How much of @url to show in a message: no query (a pre-signed storage URL
+ * carries its signature there) and no fragment, at most 512 bytes. */
+int ib_url_msg_len(const char *url);
 /* Same origin (scheme, host, port)? */
 bool ib_same_origin(const char *a, const char *b);
 void ib_registry_emit(struct ib_registry *r, enum ib_progress_event ev, const char *digest, uint64_t done,
@@ -147,6 +152,10 @@ void ib_registry_emit(struct ib_registry *r, enum ib_progress_event ev, const ch
 const struct ib_registry_opts *ib_registry_options(const struct ib_registry *r);
 CURLM *ib_registry_multi(struct ib_registry *r);
 void ib_sleep_ms(unsigned ms);
+/* Has the caller asked us to stop (opts.cancel_fd readable)? */
+bool ib_registry_cancelled(const struct ib_registry *r);
+/* Sleep @ms, or less when cancelled: then -ECANCELED with "<what>: interrupted". */
+int ib_registry_sleep(struct ib_registry *r, unsigned ms, const char *what, struct ib_err **err);
 uint64_t ib_now_ms(void);
 /* Remember that @repo_key ("domain/path") holds @digest (this process only). */
 void ib_registry_known_add(struct ib_registry *r, const char *repo_key, const char *digest);

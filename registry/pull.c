@@ -44,6 +44,13 @@ static void record_tag(struct ib_store *s, const struct ib_ref *ref, const char 
         p = refs_path(s, ref);
         dir = ib_strndup(p, (size_t) (strrchr(p, '/') - p));
         line = ib_strdupf("%s\n", digest);
+        {
+                _cleanup_free_ char *old = NULL;
+                size_t len = 0;
+                if (ib_read_file(p, 256, &old, &len, &e) == 0 && len == strlen(line) && !memcmp(old, line, len))
+                        return;         /* unchanged: no rewrite, no fsync */
+                ib_err_free(&e);
+        }
         if (ib_mkdir_p(dir, 0700, &e) < 0 || ib_write_file_atomic(p, line, strlen(line), 0644, &e) < 0)
                 ib_debug("cannot record %s:%s, ignoring: %s", ref->path, ref->tag, e->msg);
 }
@@ -106,6 +113,7 @@ static int read_store_blob(struct ib_store *s, const char *digest, size_t max, c
         _cleanup_free_ char *p = ib_store_blob_path(s, digest);
         if (!p)
                 return ib_err_set(err, EINVAL, "bad digest `%s`", digest);
+        ib_store_touch_used(s, IB_STORE_BLOB, digest);  /* a manifest in use: prune keeps what it names */
         return ib_read_file(p, max, ret, ret_len, err);
 }
 
@@ -381,9 +389,14 @@ static int job_finish(struct ib_registry *r, CURLM *m, struct job *j, CURLcode c
                 curl_easy_getinfo(j->x.h, CURLINFO_REDIRECT_URL, &next);
                 next = next ? ib_strdup(next) : NULL;
                 job_stop(m, j);
-                if (!next || ++j->redirects > 10) {
+                if (!next)
+                        return ib_err_set(err, 0, "blob %s: bad redirect from `%.*s`", j->digest,
+                                          ib_url_msg_len(j->url), j->url);
+                if (++j->redirects > 10) {
+                        int rc = ib_err_set(err, 0, "blob %s: more than 10 redirects, the last to `%.*s`", j->digest,
+                                             ib_url_msg_len(next), next);
                         free(next);
-                        return ib_err_set(err, 0, "blob %s: too many or bad redirects", j->digest);
+                        return rc;
                 }
                 if (!ib_same_origin(next, j->q.url))
                         j->auth = false;        /* never carry credentials to a storage host */
@@ -467,6 +480,10 @@ static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endp
                 int running = 0, queued;
                 CURLMsg *msg;
 
+                if (ib_registry_cancelled(r)) {
+                        res = ib_err_set(err, ECANCELED, "blobs of %s: interrupted", repo_key);
+                        goto out;
+                }
                 for (size_t i = 0; i < n && active < o->max_parallel; i++) {
                         struct job *j = &jobs[i];
                         if (j->done || j->active)
@@ -482,7 +499,9 @@ static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endp
                         active++;
                 }
                 if (active == 0) {
-                        ib_sleep_ms((unsigned) wait);
+                        res = ib_registry_sleep(r, (unsigned) wait, repo_key, err);
+                        if (res < 0)
+                                goto out;
                         continue;
                 }
                 if (curl_multi_perform(m, &running) != CURLM_OK) {
@@ -657,6 +676,34 @@ static const char *api_host(const char *domain)
         return strcmp(domain, "docker.io") == 0 ? "registry-1.docker.io" : domain;
 }
 
+int ib_registry_pull_local(struct ib_store *store, const struct ib_ref *ref, const struct ib_platform *platform,
+                          unsigned flags, struct ib_pull_result **ret, struct ib_err **err)
+{
+        _cleanup_free_ char *recorded = NULL;
+        _cleanup_(ib_ref_freep) struct ib_ref *pinned = NULL;
+        struct ib_platform host;
+        struct ib_err *e = NULL;
+        int res;
+
+        if (!platform) {
+                ib_platform_host(&host);
+                platform = &host;
+        }
+        if (!ref->digest && ib_registry_local_digest(store, ref, &recorded, &e) < 0) {
+                ib_err_free(&e);
+                return -ENOENT;
+        }
+        pinned = ib_ref_with_digest(ref, ref->digest ? ref->digest : recorded);
+        if (!ib_store_has_blob(store, pinned->digest))
+                return -ENOENT;
+        res = pull_from(NULL, store, NULL, NULL, pinned, platform, flags, ret, &e);
+        if (res == -ENOENT)
+                ib_err_free(&e);
+        else if (res < 0)
+                *err = e;
+        return res;
+}
+
 int ib_registry_pull(struct ib_registry *r, struct ib_store *store, const struct ib_ref *ref,
                      const struct ib_platform *platform, struct ib_pull_result **ret, struct ib_err **err)
 {
@@ -708,8 +755,12 @@ int ib_registry_pull_ex(struct ib_registry *r, struct ib_store *store, const str
                 free(h);
                 free(p);
         }
-        ib_strv_push(&hosts, api_host(ref->domain));
-        ib_strv_push(&paths, ref->path);
+        /* Kaniko's --skip-default-registry-fallback: with a mirror or map that
+         * applies, the registry itself is never asked */
+        if (!o->skip_default_fallback || !hosts) {
+                ib_strv_push(&hosts, api_host(ref->domain));
+                ib_strv_push(&paths, ref->path);
+        }
 
         for (size_t i = 0; hosts[i]; i++) {
                 struct ib_endpoint *ep = ib_endpoint_get(r, hosts[i], false);

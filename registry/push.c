@@ -68,8 +68,9 @@ static char **mount_sources(struct push_ctx *c, const char *digest)
                 _cleanup_free_ char *p = ib_strdupf("%s/cache/blob-repos/%s", c->store->root, hex), *data = NULL;
                 _cleanup_err_ struct ib_err *e = NULL;
                 size_t len;
+                char *save = NULL;
                 if (ib_read_file(p, 1u << 20, &data, &len, &e) == 0) {
-                        for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n"))
+                        for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
                                 if (ib_startswith(line, prefix) && strcmp(line + strlen(prefix), c->path) != 0)
                                         ib_strv_push(&v, line + strlen(prefix));
                 }
@@ -121,7 +122,7 @@ static int upload_once(struct push_ctx *c, const char *digest, int fd, uint64_t 
                 loc = IB_TAKE_PTR(q.location);
                 ib_req_release(&q);
                 if (res < 0)
-                        return res;
+                        return ib_err_wrap(err, "upload of %s", digest);
         }
         if (size > o->chunk_size) {
                 for (uint64_t off = 0; off < size; off += o->chunk_size) {
@@ -205,12 +206,14 @@ static int push_blob(struct push_ctx *c, const char *digest, struct ib_err **err
                 res = upload_once(c, digest, fd, (uint64_t) st.st_size, IB_TAKE_PTR(location), err);
                 if (res == 0)
                         break;
-                if (attempt >= c->retries)
+                if (attempt >= c->retries || res == -ECANCELED)
                         return res;
                 ib_debug("%s, retrying (%u/%u)", (*err)->msg, attempt + 1, c->retries);
                 ib_err_free(err);
                 ib_registry_emit(c->r, IB_PROGRESS_RETRY, digest, 0, (uint64_t) st.st_size);
-                ib_sleep_ms(ib_backoff_ms(c->r, attempt + 1, -1));
+                res = ib_registry_sleep(c->r, ib_backoff_ms(c->r, attempt + 1, -1), digest, err);
+                if (res < 0)
+                        return res;
         }
         ib_registry_emit(c->r, IB_PROGRESS_DONE, digest, (uint64_t) st.st_size, (uint64_t) st.st_size);
         c->res->uploaded++;

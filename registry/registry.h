@@ -153,11 +153,14 @@ struct ib_registry_opts {
         char **mirrors;                 /* --registry-mirror, for docker.io pulls, in order */
         struct ib_registry_map *maps;   /* --registry-map, for pulls, in order */
         size_t n_maps;
+        bool skip_default_fallback;     /* --skip-default-registry-fallback: mirrors/maps only */
         unsigned pull_retries;          /* --image-download-retry (default 3) */
         unsigned push_retries;          /* --push-retry (default 3) */
         unsigned max_parallel;          /* blobs in flight at once (default 4) */
         uint64_t chunk_size;            /* uploads larger than this go in PATCH chunks (default 32 MiB) */
         unsigned retry_base_ms;         /* first backoff (default 500 ms; doubles, max 10 s) */
+        int cancel_fd;                  /* when readable, transfers and backoffs stop with ECANCELED
+                                         * (the CLI's SIGINT/SIGTERM pipe; -1: none) */
 };
 void ib_registry_opts_init(struct ib_registry_opts *o);
 void ib_registry_opts_release(struct ib_registry_opts *o);
@@ -174,6 +177,10 @@ enum ib_progress_event {
 };
 typedef void (*ib_progress_fn)(void *userdata, enum ib_progress_event ev, const char *digest,
                                uint64_t done, uint64_t total);
+
+/* NULL when libcurl is loaded (registry/curl-load.c loads it on first use),
+ * else why it cannot be. */
+const char *ib_curl_load_error(void);
 
 struct ib_registry;
 /* @opts is copied.  Fails only when libcurl cannot be set up. */
@@ -218,6 +225,11 @@ int ib_registry_pull(struct ib_registry *r, struct ib_store *store, const struct
 int ib_registry_pull_ex(struct ib_registry *r, struct ib_store *store, const struct ib_ref *ref,
                         const struct ib_platform *platform, unsigned flags, struct ib_pull_result **ret,
                         struct ib_err **err);
+/* ib_registry_pull_ex with no network at all: a tag resolves to the digest
+ * cache/refs/ recorded at its last pull, and everything the flags ask for must
+ * be in the store already; -ENOENT (no error set) otherwise. */
+int ib_registry_pull_local(struct ib_store *store, const struct ib_ref *ref, const struct ib_platform *platform,
+                           unsigned flags, struct ib_pull_result **ret, struct ib_err **err);
 /* The digest cache/refs/ holds for a tag reference (offline); ENOENT if none. */
 int ib_registry_local_digest(struct ib_store *store, const struct ib_ref *ref, char **ret_digest,
                              struct ib_err **err);

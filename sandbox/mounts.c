@@ -426,7 +426,11 @@ static int setup_dev(int rootfd, struct ib_err **err)
                 close(fd);
                 snprintf(host, sizeof(host), "/dev/%s", devs[i]);
                 snprintf(rel, sizeof(rel), "dev/%s", devs[i]);
-                if ((r = bind_at(rootfd, host, rel, false, 0, err)) < 0) {
+                /* Read-only: writing a device node does not need a writable mount, but
+                 * chmod, chown and touch do, and the inode is the host's (owned by the
+                 * RUN's own uid 0 when imgbuild runs as root). */
+                if ((r = bind_at(rootfd, host, rel, false, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                 MOUNT_ATTR_NOEXEC, err)) < 0) {
                         /* a minimal host (a container) may lack the optional ones */
                         if (strcmp(devs[i], "full") != 0 && strcmp(devs[i], "tty") != 0)
                                 return r;
@@ -490,7 +494,9 @@ static int setup_sys(int rootfd, bool own_netns, struct ib_err **err)
 }
 
 /* Bind a generated file onto /etc/NAME when the rootfs has a regular file there
- * (from the image or the skeleton).  A dangling symlink or other type is left alone. */
+ * (from the image or the skeleton).  A dangling symlink or other type is left alone.
+ * Read-only, as BuildKit binds them: the file is imgbuild's, shared by every RUN
+ * of the process, so a RUN must not rewrite what the next one resolves with. */
 static int setup_etc_file(int rootfd, const char *src, const char *rel, struct ib_err **err)
 {
         _cleanup_close_ int fd = open_in(rootfd, rel, O_PATH);
@@ -500,7 +506,8 @@ static int setup_etc_file(int rootfd, const char *src, const char *rel, struct i
                 ib_debug("not mounting /%s: not a regular file in the rootfs", rel);
                 return 0;
         }
-        return bind_at(rootfd, src, rel, false, 0, err);
+        return bind_at(rootfd, src, rel, false, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                       MOUNT_ATTR_NOEXEC, err);
 }
 
 static int setup_extra(int rootfd, const struct ib_mount *m, struct ib_err **err)

@@ -8,6 +8,15 @@
  *            └─ the command: new session, USER, capabilities, no_new_privs,
  *               seccomp, exec
  *
+ * What the RUN can reach of imgbuild: nothing.  P and init are forks of
+ * imgbuild, so right after the fork P closes every descriptor it does not need
+ * and makes itself non-dumpable (no /proc/PID/{environ,mem,fd} for anyone in
+ * the RUN, whatever its capabilities); init overwrites imgbuild's argument
+ * strings in its copy of the memory (/proc/1/cmdline is readable by all) before
+ * it lets the command exec.  The command's stdout and stderr are pipes that
+ * imgbuild copies to its own: a RUN never holds imgbuild's descriptors, so it
+ * cannot reopen the log file or terminal they point to through /proc/self/fd.
+ *
  * Every process dies with its parent (PR_SET_PDEATHSIG), so a killed imgbuild
  * leaves nothing running; every mount lives in the RUN's own mount namespace,
  * so nothing stays mounted.  Setup errors travel back through a CLOEXEC pipe as
@@ -38,6 +47,8 @@ struct run_ctx {
         struct ib_rootfs_plan plan;
         const struct sock_fprog *seccomp;
         int efd;                        /* write end of the error pipe */
+        int out_w, err_w;               /* write ends of the command's stdout/stderr pipes */
+        int gate;                       /* the command waits for end of file on it (init's go) */
         struct ib_run_user user;        /* resolved in init */
         struct ib_idmap gids;           /* to drop unmapped supplementary groups */
         const char *cwd;
@@ -163,20 +174,46 @@ static char **make_env(const struct run_ctx *c)
         return env;
 }
 
+/* Overwrite imgbuild's arguments in this process's memory with "imgbuild-init"
+ * and zeros, as setproctitle(3) does: /proc/1/cmdline is readable by everyone
+ * in the RUN.  Init does it once the command is forked (the spec may point into
+ * those strings: debug-run's argv) and before the command may go on.  The
+ * addresses come from /proc/self/stat (fields 48 and 49).  The environment
+ * stays (getenv() still reads it here): /proc/1/environ needs ptrace access,
+ * which non-dumpable denies. */
+static void wipe_args(void)
+{
+        _cleanup_free_ char *stat = NULL;
+        unsigned long start, end;
+        const char *p;
+
+        if (ib_read_file("/proc/self/stat", 4096, &stat, NULL, NULL) < 0 || !(p = strrchr(stat, ')')))
+                return;
+        for (int field = 2; field < 48 && p; field++)
+                p = strchr(p + 1, ' ');
+        if (!p || sscanf(p, " %lu %lu", &start, &end) != 2 || !start || end <= start)
+                return;
+        memset((char *) (uintptr_t) start, 0, end - start);
+        snprintf((char *) (uintptr_t) start, end - start, "imgbuild-init");
+}
+
 static void __attribute__((noreturn)) run_command(struct run_ctx *c)
 {
         struct ib_err *err = NULL;
         const struct ib_run_spec *s = c->spec;
-        char **env;
+        char **env, x;
         int fd;
 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* init's go: imgbuild's arguments are gone from its memory */
+        while (read(c->gate, &x, 1) < 0 && errno == EINTR)
+                ;
+        close(c->gate);
         setsid();       /* the terminal's signals go to imgbuild, which ends the RUN */
         fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (fd < 0 || dup2(fd, STDIN_FILENO) < 0)
                 ib_err_set(&err, errno, "stdin from /dev/null"), die(c->efd, &err, 127);
-        if ((s->stdout_fd > 0 && dup2(s->stdout_fd, STDOUT_FILENO) < 0) ||
-            (s->stderr_fd > 0 && dup2(s->stderr_fd, STDERR_FILENO) < 0))
+        if (dup2(c->out_w, STDOUT_FILENO) < 0 || dup2(c->err_w, STDERR_FILENO) < 0)
                 ib_err_set(&err, errno, "redirect the RUN's output"), die(c->efd, &err, 127);
         if (set_user(c, &err) < 0 || ib_caps_apply(c->user.uid == 0, &err) < 0)
                 die(c->efd, &err, 127);
@@ -214,7 +251,7 @@ static void __attribute__((noreturn)) run_init(struct run_ctx *c)
         struct ib_err *err = NULL;
         const struct ib_run_spec *s = c->spec;
         pid_t cmd;
-        int status = 255, st;
+        int status = 255, st, gate[2];
 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         prctl(PR_SET_NAME, "imgbuild-init");
@@ -233,11 +270,19 @@ static void __attribute__((noreturn)) run_init(struct run_ctx *c)
         if (ib_caps_drop_bounding(&err) < 0)
                 die(c->efd, &err, 255);
         ib_sandbox_phase("init: user, workdir, bounding set");
+        if (pipe2(gate, O_CLOEXEC) < 0)
+                ib_err_set(&err, errno, "pipe"), die(c->efd, &err, 255);
         cmd = fork();
         if (cmd < 0)
                 ib_err_set(&err, errno, "fork"), die(c->efd, &err, 255);
-        if (cmd == 0)
+        if (cmd == 0) {
+                close(gate[1]);
+                c->gate = gate[0];
                 run_command(c);
+        }
+        close(gate[0]);
+        wipe_args();
+        close(gate[1]);
         close(c->efd);
         /* Reap everything; once the command is gone, end whatever it left behind. */
         for (;;) {
@@ -259,15 +304,37 @@ static void __attribute__((noreturn)) run_init(struct run_ctx *c)
 
 /* ------------------------------------------------------------ P */
 
+/* Close every descriptor >= 3 but the @n in @keep: imgbuild's store lock,
+ * blobs, sockets, and whatever the invoking shell left open. */
+static void close_all_but(const int *keep, size_t n)
+{
+        unsigned from = 3;
+
+        for (;;) {
+                unsigned next = ~0U;
+                for (size_t i = 0; i < n; i++)
+                        if (keep[i] >= (int) from && (unsigned) keep[i] < next)
+                                next = (unsigned) keep[i];
+                if (next > from)
+                        (void) close_range(from, next - 1, 0);
+                if (next == ~0U)
+                        return;
+                from = next + 1;
+        }
+}
+
 static void __attribute__((noreturn)) run_p(struct run_ctx *c, pid_t parent)
 {
         struct ib_err *err = NULL;
         int flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS, st;
+        const int keep[] = { c->efd, c->out_w, c->err_w };
         pid_t init;
 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
                 _exit(255);
+        close_all_but(keep, IB_ELEMENTSOF(keep));
+        prctl(PR_SET_DUMPABLE, 0);
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
         signal(SIGHUP, SIG_IGN);
@@ -398,28 +465,95 @@ static int etc_files(const struct ib_run_spec *s, char **ret_hosts, char **ret_h
         return *ret_hostname ? 0 : -EIO;
 }
 
-/* Wait for P; kill it when @cancel_fd becomes readable. */
-static int wait_p(pid_t pid, int cancel_fd, int *ret_st, bool *ret_cancelled)
+/* The command's output: a pipe (read end @fd, non-blocking) copied to @dst. */
+struct relay {
+        int fd, dst;
+};
+
+/* Copy what @r's pipe holds now; false at end of file (the pipe is closed then). */
+static bool relay_some(struct relay *r)
+{
+        char buf[65536];
+        ssize_t n;
+
+        while (r->fd >= 0) {
+                n = read(r->fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return true;
+                if (n <= 0)
+                        break;
+                /* Output nobody reads any more is dropped, never held against the RUN. */
+                (void) ib_write_all(r->dst, buf, (size_t) n);
+        }
+        if (r->fd >= 0)
+                close(r->fd);
+        r->fd = -1;
+        return false;
+}
+
+/* Wait for P, copying the command's output; kill P when @cancel_fd becomes
+ * readable.  Once P is reaped every process of the RUN is gone (init's exit
+ * waits for its namespace to empty), so what is left in the pipes is drained
+ * without waiting for an end of file.  Without pidfds (Linux < 5.3) P is
+ * polled for every 100 ms. */
+static int wait_p(pid_t pid, int cancel_fd, struct relay *out, int *ret_st, bool *ret_cancelled)
 {
         _cleanup_close_ int pfd = pidfd_open(pid, 0);
+        bool reaped = false;
 
         *ret_cancelled = false;
-        while (pfd >= 0) {
-                struct pollfd fds[2] = { { .fd = pfd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN } };
-                int n = poll(fds, cancel_fd > 0 ? 2 : 1, -1);
+        for (;;) {
+                /* poll() skips negative descriptors: a closed pipe, no pidfd */
+                struct pollfd fds[4] = {
+                        { .fd = pfd, .events = POLLIN }, { .fd = out[0].fd, .events = POLLIN },
+                        { .fd = out[1].fd, .events = POLLIN }, { .fd = cancel_fd, .events = POLLIN },
+                };
+                int n = poll(fds, cancel_fd > 0 ? 4 : 3, pfd >= 0 ? -1 : 100);
                 if (n < 0 && errno != EINTR)
                         break;
+                for (int i = 0; n > 0 && i < 2; i++)
+                        if (fds[i + 1].revents)
+                                relay_some(&out[i]);
                 if (n > 0 && fds[0].revents)
                         break;
-                if (n > 0 && cancel_fd > 0 && fds[1].revents) {
+                if (n > 0 && cancel_fd > 0 && fds[3].revents) {
                         *ret_cancelled = true;
                         (void) kill(pid, SIGKILL);
                         break;
                 }
+                if (pfd < 0 && waitpid(pid, ret_st, WNOHANG) == pid) {
+                        reaped = true;
+                        break;
+                }
         }
-        while (waitpid(pid, ret_st, 0) < 0)
+        while (!reaped && waitpid(pid, ret_st, 0) < 0)
                 if (errno != EINTR)
                         return -errno;
+        relay_some(&out[0]);
+        relay_some(&out[1]);
+        return 0;
+}
+
+/* Pipes for the command's stdout and stderr; the read ends are non-blocking. */
+static int relay_open(const struct ib_run_spec *spec, struct relay *out, int *ret_w, struct ib_err **err)
+{
+        const int dst[2] = { spec->stdout_fd > 0 ? spec->stdout_fd : STDOUT_FILENO,
+                             spec->stderr_fd > 0 ? spec->stderr_fd : STDERR_FILENO };
+
+        for (int i = 0; i < 2; i++) {
+                int p[2];
+                if (pipe2(p, O_CLOEXEC) < 0)
+                        return ib_err_set(err, errno, "pipe");
+                if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+                        close(p[0]);
+                        close(p[1]);
+                        return ib_err_set(err, errno, "pipe");
+                }
+                out[i] = (struct relay) { .fd = p[0], .dst = dst[i] };
+                ret_w[i] = p[1];
+        }
         return 0;
 }
 
@@ -523,7 +657,8 @@ int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_er
 {
         struct run_ctx c = { .spec = spec, .cwd = spec->cwd ? spec->cwd : "/" };
         _cleanup_free_ char *per_run = NULL;
-        int epipe[2], r, st = 0;
+        struct relay out[2] = { { .fd = -1 }, { .fd = -1 } };
+        int epipe[2], w[2] = { -1, -1 }, r, st = 0;
         bool cancelled;
         pid_t pid, self = getpid();
 
@@ -533,7 +668,7 @@ int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_er
         pthread_mutex_lock(&cache.lock);
         r = run_locked(spec, &c, &per_run, err);
         pthread_mutex_unlock(&cache.lock);
-        if (r < 0)
+        if (r < 0 || (r = relay_open(spec, out, w, err)) < 0)
                 goto out;
         if (pipe2(epipe, O_CLOEXEC) < 0) {
                 r = ib_err_set(err, errno, "pipe");
@@ -548,13 +683,17 @@ int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_er
                 goto out;
         }
         if (pid == 0) {
-                close(epipe[0]);
                 c.efd = epipe[1];
+                c.out_w = w[0];
+                c.err_w = w[1];
                 run_p(&c, self);
         }
         close(epipe[1]);
+        close(w[0]);
+        close(w[1]);
+        w[0] = w[1] = -1;
         ib_sandbox_phase("run: forked");
-        r = wait_p(pid, spec->cancel_fd, &st, &cancelled);
+        r = wait_p(pid, spec->cancel_fd, out, &st, &cancelled);
         ib_sandbox_phase("run: P reaped");
         if (r < 0)
                 r = ib_err_set(err, -r, "wait for the RUN");
@@ -566,6 +705,12 @@ int ib_sandbox_run(const struct ib_run_spec *spec, int *ret_status, struct ib_er
         if (r >= 0)
                 *ret_status = wait_status(st);
 out:
+        for (int i = 0; i < 2; i++) {
+                if (w[i] >= 0)
+                        close(w[i]);
+                if (out[i].fd >= 0)
+                        close(out[i].fd);
+        }
         run_cleanup(spec, per_run);
         free(c.hosts);
         free(c.hostname);

@@ -786,6 +786,7 @@ int ib_snapshot_import(struct ib_store *store, const char *digest, const char *d
                 return ib_err_set(err, EINVAL, "layer %s: diff_id `%s` is not a sha256 digest", digest, diff_id);
         if (!stats)
                 stats = &local;
+        ib_store_touch_used(store, IB_STORE_LAYER, diff_id);   /* before the lookup: see lib/ib.h */
         final = ib_strdupf("%s/layers/%s", store->root, hex);
         if (!ib_snapshot_has_layer(store, diff_id)) {
                 lock = ib_strdupf("%s.lock", final);
@@ -819,6 +820,7 @@ int ib_snapshot_publish_dir(struct ib_store *store, const char *dir, const char 
 
         if (!final)
                 return ib_err_set(err, EINVAL, "diff_id `%s` is not a sha256 digest", diff_id);
+        ib_store_touch_used(store, IB_STORE_LAYER, diff_id);
         /* A RUN's upper dir was written through a volatile overlay (no syncs):
          * one syncfs makes its content durable before it takes its final name. */
         if (syncfs(store->root_fd) < 0)

@@ -58,6 +58,7 @@ struct ib_layer_desc {
         uint64_t size;          /* blob size in bytes */
         const char *media_type; /* static string (IB_MEDIA_TYPE_LAYER_*) */
         uint64_t entries;       /* tar entries written */
+        double compress_seconds;        /* wall-clock time spent in the compressor (part of the export) */
 };
 void ib_layer_desc_release(struct ib_layer_desc *d);
 
@@ -109,6 +110,13 @@ bool ib_snapshot_has_layer(const struct ib_store *store, const char *diff_id);
  * exists, @dir is removed instead (same diff_id, same content).  *ret_dir may be NULL. */
 int ib_snapshot_publish_dir(struct ib_store *store, const char *dir, const char *diff_id,
                             char **ret_dir, struct ib_err **err);
+
+/* `imgbuild store verify`'s layer part: every layers/<hex> dir must hold what
+ * its entries index lists (same types, regular files of the same size); other
+ * names in layers/ must be an index, a lock or a live writer's temp file.
+ * Appends problems to @r and counts layers (and those without an index). */
+struct ib_store_report;
+int ib_snapshot_verify_layers(struct ib_store *store, struct ib_store_report *r, struct ib_err **err);
 
 /* The entries index of a layer: layers/<diffid-hex>.entries, one line per tar
  * entry in tar order, written when the layer is imported (or by

@@ -3,6 +3,7 @@
  * extracting base layers on demand, and answering "what is at this path" in
  * a stack of overlay-form layer dirs without mounting anything. */
 #include "src/build-internal.h"
+#include "src/cache-dir.h"
 #include <fcntl.h>
 #include <inttypes.h>
 #include <strings.h>
@@ -135,6 +136,23 @@ int ib_build_registry(struct build *b, struct ib_err **err)
         ib_registry_opts_init(&defaults);
         r = ib_registry_new(b->o->registry ? b->o->registry : &defaults, &b->reg, err);
         ib_registry_opts_release(&defaults);
+        if (r == 0)
+                ib_registry_set_progress(b->reg, ib_xfer_progress, (void *) "pull");
+        return r;
+}
+
+/* --cache-dir: the image in the warmer directory, blobs copied into the store
+ * (-ENOENT: not there, ask the registry).  It holds one platform's image, the
+ * one it was pulled for. */
+static int base_from_cache_dir(struct build *b, const char *name, char **ret_manifest, struct ib_err **err)
+{
+        int r;
+
+        if (!b->o->cache_dir)
+                return -ENOENT;
+        r = ib_cache_dir_import(b->store, b->o->cache_dir, name, ret_manifest, err);
+        if (r == 0)
+                ib_log(IB_LOG_INFO, "  %s: from --cache-dir %s", name, b->o->cache_dir);
         return r;
 }
 
@@ -144,6 +162,7 @@ static int base_from_registry(struct build *b, const char *name, const char *pla
         _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
         _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
         struct ib_platform want, *pw = NULL;
+        int r;
 
         if (ib_ref_parse(name, &ref, err) < 0)
                 return -EINVAL;
@@ -152,12 +171,29 @@ static int base_from_registry(struct build *b, const char *name, const char *pla
                         return -EINVAL;
                 pw = &want;
         }
+        /* --pull=missing (the default, as docker build and buildah): a tag
+         * resolved before is used as the store has it, with no network. */
+        if (b->o->pull != IB_BASE_PULL_ALWAYS) {
+                r = ib_registry_pull_local(b->store, ref, pw, IB_PULL_CONFIG_ONLY, &pr, err);
+                if (r == 0) {
+                        ib_debug("%s: as resolved before (%s), not asked again (--pull asks)", name, pr->digest);
+                        goto resolved;
+                }
+                if (r != -ENOENT)
+                        return -EIO;
+        }
+        r = base_from_cache_dir(b, name, ret_manifest, err);
+        if (r != -ENOENT)
+                return r;
+        if (b->o->pull == IB_BASE_PULL_NEVER)
+                return ib_err_set(err, ENOENT, "not in the store, and --pull=never keeps the registry out");
         if (ib_build_registry(b, err) < 0)
                 return -EIO;
         /* Layers come later, and only if something needs them: a stage whose
          * steps are all cached never downloads its base. */
         if (ib_registry_pull_ex(b->reg, b->store, ref, pw, IB_PULL_CONFIG_ONLY, &pr, err) < 0)
                 return -EIO;
+resolved:
         *ret_manifest = ib_strdup(pr->manifest_digest);
         {
                 _cleanup_(ib_ref_freep) struct ib_ref *pinned = ib_ref_with_digest(ref, pr->manifest_digest);
@@ -170,6 +206,8 @@ static int base_from_registry(struct build *b, const char *name, const char *pla
  * config only is pulled in full (by digest) the first time one is needed. */
 int ib_build_fetch_blobs(struct build *b, const struct blayer *layers, size_t n, struct ib_err **err)
 {
+        int r;
+
         for (size_t i = 0; i < n; i++) {
                 if (ib_store_has_blob(b->store, layers[i].l.digest))
                         continue;
@@ -182,8 +220,11 @@ int ib_build_fetch_blobs(struct build *b, const struct blayer *layers, size_t n,
                         return ib_err_set(err, ENOENT, "layer %s is not in the store", layers[i].l.digest);
                 _cleanup_(ib_ref_freep) struct ib_ref *ref = NULL;
                 _cleanup_(ib_pull_result_freep) struct ib_pull_result *pr = NULL;
-                if (ib_ref_parse(owner->source, &ref, err) < 0 || ib_build_registry(b, err) < 0 ||
-                    ib_registry_pull(b->reg, b->store, ref, NULL, &pr, err) < 0)
+                double t = ib_now();
+                r = ib_ref_parse(owner->source, &ref, err) < 0 || ib_build_registry(b, err) < 0 ||
+                    ib_registry_pull(b->reg, b->store, ref, NULL, &pr, err) < 0;
+                ib_build_phase_add(b, IB_PHASE_PULL, t);
+                if (r)
                         return ib_err_wrap(err, "fetch the layers of %s", owner->name);
                 ib_log(IB_LOG_INFO, "  fetched %u layer blobs of %s", pr->fetched, owner->name);
         }
@@ -211,10 +252,12 @@ int ib_build_resolve_base(struct build *b, const char *name, const char *platfor
                 return ib_err_set(err, ENOTSUP, "FROM `%s`: a directory build context cannot be a base image "
                                   "(use oci-layout:// or docker-image://)", name);
         ib_log(IB_LOG_INFO, "resolving %s%s%s", name, nc ? " = " : "", nc ? nc->spec : "");
+        double t = ib_now();
         if (nc && nc->kind == NCTX_LAYOUT)
                 r = base_from_layout(b, nc->spec, platform, &man, err);
         else
                 r = base_from_registry(b, nc ? nc->spec : name, platform, &man, &source, err);
+        ib_build_phase_add(b, IB_PHASE_RESOLVE, t);
         if (r < 0)
                 return ib_err_wrap(err, "FROM %s", name);
         if (ib_image_load(b->store, man, &img, err) < 0)
@@ -276,8 +319,11 @@ int ib_build_extract_layers(struct build *b, struct blayer *layers, size_t n, st
                 struct ib_import_stats st = { 0 };
                 if (layers[i].dir)
                         continue;
-                if (ib_snapshot_import(b->store, layers[i].l.digest, layers[i].l.diff_id, &layers[i].dir, &st,
-                                       err) < 0) {
+                double t = ib_now();
+                int r = ib_snapshot_import(b->store, layers[i].l.digest, layers[i].l.diff_id, &layers[i].dir, &st,
+                                           err);
+                ib_build_phase_add(b, IB_PHASE_EXTRACT, t);
+                if (r < 0) {
                         ib_import_stats_release(&st);
                         return -EIO;
                 }

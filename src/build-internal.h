@@ -6,6 +6,7 @@
 #include "src/context.h"
 #include "src/dockerfile.h"
 #include "src/dockerignore.h"
+#include <pthread.h>
 
 /* One layer of a stage's image: the blob and, once extracted or built here,
  * its overlay-form dir in the store. */
@@ -60,6 +61,8 @@ struct build {
         struct named_ctx *named;
         size_t n_named;
         struct ib_err *deferred;        /* an error met inside a callback */
+        struct ib_cache_ahead *ahead;   /* registry cache answers looked up before execution */
+        struct ib_cache_pusher *pusher; /* registry cache pushes in the background */
         char created[40];               /* RFC 3339 of this build (or SOURCE_DATE_EPOCH) */
         const char *step_created;       /* history time of the step at hand (a hit: the cached one) */
         char last_created[40];          /* the latest history time of the final stage: config.created */
@@ -101,6 +104,18 @@ int ib_cache_put(struct build *b, const char *key, const char *created, const st
 int ib_cache_remote_get(struct build *b, const char *key, struct ib_cache_entry *ret, struct ib_err **err);
 int ib_cache_remote_put(struct build *b, const char *key, const char *created, const char *created_by,
                         const struct ib_layer *layer, struct ib_err **err);
+/* Look @n keys up in the registry cache now, several at once; ib_cache_remote_get
+ * then answers those keys from memory. */
+int ib_cache_lookup_ahead(struct build *b, char (*keys)[IB_SHA256_HEX], size_t n, struct ib_err **err);
+void ib_cache_ahead_free(struct build *b);
+/* Queue a push for the background thread (started on first use); failures
+ * are logged as warnings there. */
+int ib_cache_remote_put_async(struct build *b, const char *key, const char *created, const char *created_by,
+                              const struct ib_layer *layer, struct ib_err **err);
+/* Wait for the queued pushes (bounded; see src/build-cache.c). */
+void ib_cache_push_wait(struct build *b);
+/* In a forked child: drop the parent's pusher (its thread is not ours). */
+void ib_cache_push_forget(struct build *b);
 
 /* src/build-mounts.c: RUN --mount */
 struct ib_run_mounts {
@@ -120,6 +135,32 @@ int ib_run_mounts_prepare(struct build *b, const struct ib_plan_step *st, struct
 void ib_run_mounts_release(struct ib_run_mounts *rm);
 /* Stop the agents started from index @first on (a --jobs child stops its own). */
 void ib_build_stop_agents(struct build *b, size_t first);
+
+/* src/build-events.c: events and phase times of the engine */
+void ib_build_step_start(const struct bstage *s, size_t i, size_t n, const struct ib_df_instr *in, bool onbuild,
+                         bool cached);
+/* @layer: the step's new layer, or NULL. */
+void ib_build_step_end(const struct bstage *s, size_t i, size_t n, const struct ib_df_instr *in, bool onbuild,
+                       bool cached, double seconds, const struct ib_layer *layer);
+/* Add the seconds since @since (ib_now()) to phase @p of the build's result. */
+void ib_build_phase_add(struct build *b, enum ib_phase p, double since);
+void ib_build_stage_time(struct build *b, const struct bstage *s, double seconds);
+/* --jobs children hand their phases and stage time back in their result. */
+void ib_build_times_json(const struct ib_build_result *r, struct ib_buf *j);
+void ib_build_times_apply(struct build *b, const struct bstage *s, const struct yajl_val_s *v);
+void ib_build_times_reset(struct ib_build_result *r);
+/* RUN output relay: a pipe whose write end becomes the RUN's stdout and
+ * stderr, and a thread that turns what comes out into IB_EV_OUTPUT lines. */
+struct ib_relay {
+        int rfd, wfd;
+        bool started;
+        const char *stage;
+        unsigned source_line;
+        pthread_t thread;
+};
+int ib_relay_start(struct ib_relay *r, const char *stage, unsigned source_line, struct ib_err **err);
+/* Close the write end (after the RUN is gone), drain, join. */
+void ib_relay_stop(struct ib_relay *r);
 
 /* src/build-base.c */
 int ib_build_registry(struct build *b, struct ib_err **err);

@@ -70,6 +70,7 @@ static void result_json(const struct build *b, const struct bstage *s, int r, co
         ib_buf_addf(j, "{\"code\":%d,\"run_status\":%d,\"errnum\":%d", r, res->run_status, e ? e->errnum : 0);
         add_opt_str(j, "msg", e ? e->msg : NULL);
         ib_buf_addf(j, ",\"counts\":[%u,%u,%u,%u,%u]", res->steps, res->layers, res->extracted, res->runs, res->cached);
+        ib_build_times_json(res, j);
         if (r == 0) {
                 ib_image_config_serialize(s->cfg, &cfg);
                 add_opt_str(j, "config", cfg.buf);
@@ -118,6 +119,7 @@ static int result_apply(struct build *b, struct bstage *s, const struct ib_buf *
                 for (size_t i = 0; i < 5; i++)
                         *dst[i] += (unsigned) YAJL_GET_INTEGER(counts->u.array.values[i]);
         }
+        ib_build_times_apply(b, s, v);
         if (code < 0) {
                 /* the first failure's status wins; stages stopped after it report 0 */
                 if (!b->res->run_status)
@@ -178,9 +180,12 @@ static int start_job(struct build *b, struct bstage *s, struct job *j, struct ib
                 /* counts from here on are this stage's: the parent adds them up */
                 b->res->run_status = 0;
                 b->res->steps = b->res->layers = b->res->extracted = b->res->runs = b->res->cached = 0;
+                ib_build_times_reset(b->res);
                 b->last_created[0] = '\0';
                 size_t agents = b->n_agents;
+                ib_cache_push_forget(b);                /* this child pushes its own steps */
                 r = ib_build_stage(b, s, &e);
+                ib_cache_push_wait(b);
                 ib_build_stop_agents(b, agents);        /* the ones this child started */
                 result_json(b, s, r, e, &out);
                 fflush(stdout);

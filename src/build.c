@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 static double now_s(void)
@@ -21,6 +22,7 @@ void ib_build_result_release(struct ib_build_result *r)
 {
         ib_image_free(r->image);
         r->image = NULL;
+        ib_build_times_reset(r);
 }
 
 static bool cancelled(const struct build *b)
@@ -246,6 +248,14 @@ static char *new_layer_dir(struct build *b, const char *what, struct ib_err **er
         return p;
 }
 
+/* The seconds since @t: the compressor's part of them and the rest. */
+static void snapshot_times(struct build *b, double t, const struct ib_layer_desc *d)
+{
+        ib_build_phase_add(b, IB_PHASE_SNAPSHOT, t + d->compress_seconds);
+        if (b->res)
+                b->res->phases[IB_PHASE_COMPRESS] += d->compress_seconds;
+}
+
 /* Export @dir as a layer of @s and publish it (or drop it when empty). */
 static int commit_layer(struct build *b, struct bstage *s, const struct ib_plan_step *st, const char *dir,
                         struct ib_err **err)
@@ -264,9 +274,11 @@ static int commit_layer(struct build *b, struct bstage *s, const struct ib_plan_
         eo.level = b->o->compression_level;
         eo.reproducible = b->o->reproducible;
         eo.source_date_epoch = b->o->source_date_epoch;
+        double t = ib_now();
         r = ib_snapshot_export(b->store, dir, &eo, &d, err);
         if (r == 0)
                 r = ib_snapshot_publish_dir(b->store, dir, d.diff_id, &published, err);
+        snapshot_times(b, t, &d);
         if (r < 0) {
                 ib_layer_desc_release(&d);
                 return r;
@@ -291,7 +303,42 @@ static int pending_dirs(struct build *b, struct bstage *s, struct ib_err **err)
         return s->pending_work ? 0 : -EIO;
 }
 
+/* A RUN that failed on a full disk often says so only as "I/O error" or not at
+ * all (busybox's head, a compiler's "cannot write"): when the file system the
+ * RUN wrote to (its upper dir, in the store's scratch) is full or out of
+ * inodes, say so next to the exit status.  NULL when there is room. */
+static char *store_full_note(const char *upper)
+{
+        struct statvfs v;
+
+        if (!upper || statvfs(upper, &v) < 0)
+                return NULL;
+        if ((uint64_t) v.f_bavail * v.f_frsize >= (256u << 10) && !(v.f_files > 0 && v.f_favail == 0))
+                return NULL;
+        return ib_strdupf(" (the store's file system is full: No space left on device in `%s`)", upper);
+}
+
 /* ------------------------------------------------------------------ RUN */
+
+/* The sandbox run, timed, its output relayed as events when the renderer
+ * wants lines (tty indents them, json wraps them). */
+static int run_sandboxed(struct build *b, const struct bstage *s, const struct ib_plan_step *st,
+                         struct ib_run_spec *spec, int *status, struct ib_err **err)
+{
+        struct ib_relay relay = { .rfd = -1, .wfd = -1 };
+        double t = ib_now();
+        int r;
+
+        if (b->o->relay_output) {
+                if (ib_relay_start(&relay, s->label, st->in->line, err) < 0)
+                        return -EIO;
+                spec->stdout_fd = spec->stderr_fd = relay.wfd;
+        }
+        r = ib_sandbox_run(spec, status, err);
+        ib_relay_stop(&relay);
+        ib_build_phase_add(b, IB_PHASE_RUN, t);
+        return r;
+}
 
 static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
 {
@@ -360,7 +407,8 @@ static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step
         spec.n_mounts = rm.n;
         spec.cancel_fd = b->o->cancel_fd;
         spec.scratch = b->store->tmp_dir;       /* the sandbox's own dir, reused by every RUN */
-        r = ib_sandbox_run(&spec, &status, err);
+        spec.stdout_fd = b->o->run_stdout_fd;
+        r = run_sandboxed(b, s, st, &spec, &status, err);
         for (char **e = env; e && *e; e++)
                 explicit_bzero(*e, strlen(*e));
         if (b->res)
@@ -370,8 +418,9 @@ static int exec_run(struct build *b, struct bstage *s, const struct ib_plan_step
         if (status != 0) {
                 if (b->res)
                         b->res->run_status = status;
-                r = ib_err_set(err, 0, "%s:%u: RUN %s: exit status %d", b->df->path, st->in->line,
-                               st->in->text ? st->in->text : "(exec form)", status);
+                _cleanup_free_ char *full = store_full_note(upper);
+                r = ib_err_set(err, 0, "%s:%u: RUN %s: exit status %d%s", b->df->path, st->in->line,
+                               st->in->text ? st->in->text : "(exec form)", status, full ? full : "");
                 r = -ECHILD;
                 goto out;
         }
@@ -963,11 +1012,8 @@ static int exec_step(struct build *b, struct bstage *s, const struct ib_plan_ste
 static void step_line(const struct build *b, const struct bstage *s, size_t i, size_t n, const struct ib_df_instr *in,
                       bool onbuild, bool cached)
 {
-        const char *raw = in->raw ? in->raw : ib_df_kind_name(in->kind);
         (void) b;
-        ib_log(IB_LOG_INFO, "%s[%s %zu/%zu] %s%.*s%s", cached ? "CACHED " : "", s->label, i, n,
-               onbuild ? "(ONBUILD) " : "", (int) (strlen(raw) > 200 ? 200 : strlen(raw)), raw,
-               strlen(raw) > 200 ? "..." : "");
+        ib_build_step_start(s, i, n, in, onbuild, cached);
 }
 
 /* The cache key of a step (see src/build-cache.c for what goes in). */
@@ -1103,8 +1149,8 @@ static int run_step(struct build *b, struct bstage *s, const struct ib_plan_step
                 ib_err_free(&e2);
                 if (remote_cacheable(b, st) && !b->o->no_push_cache) {
                         _cleanup_free_ char *by = created_by(st);
-                        /* a failed cache push is a warning, never a failed build */
-                        if (ib_cache_remote_put(b, key, b->step_created, by, nl, &e2) < 0)
+                        /* pushed in the background; a failed cache push is a warning, never a failed build */
+                        if (ib_cache_remote_put_async(b, key, b->step_created, by, nl, &e2) < 0)
                                 ib_log(IB_LOG_WARN, "%s", e2->msg);
                         ib_err_free(&e2);
                 }
@@ -1122,9 +1168,100 @@ static int run_step(struct build *b, struct bstage *s, const struct ib_plan_step
                 b->res->steps++;
                 b->res->cached += hit;
         }
-        if (!hit && (st->in->kind == IB_DF_RUN || st->in->kind == IB_DF_COPY || st->in->kind == IB_DF_ADD))
-                ib_log(IB_LOG_INFO, "  => %.3fs", now_s() - t);
+        ib_build_step_end(s, idx, total, st->in, trigger, hit, now_s() - t,
+                          s->n_layers > layers_before ? &s->layers[s->n_layers - 1].l : NULL);
         return 0;
+}
+
+/* ------------------------------------------------- keys before execution */
+
+/* A step's effect on what later keys see (the config), without running it. */
+static int sim_step(struct build *b, struct bstage *s, const struct ib_plan_step *st, struct ib_err **err)
+{
+        switch (st->in->kind) {
+        case IB_DF_RUN:
+        case IB_DF_COPY:
+        case IB_DF_ADD:
+                return 0;
+        case IB_DF_WORKDIR: {
+                _cleanup_free_ char *path = resolve_path(s, st->words && st->words[0] ? st->words[0] : "/");
+                size_t n = strlen(path);
+                if (n > 1 && path[n - 1] == '/')
+                        path[n - 1] = '\0';
+                ib_image_config_set_str(&s->cfg->config.working_dir, path);
+                return 0;
+        }
+        default:
+                return exec_meta(b, s, st, err);
+        }
+}
+
+/* Walk one planned stage on a copy of its config, adding the keys of the steps
+ * that go to the registry cache and miss the local one.  Returns whether the
+ * stage's final key is known (a later stage may build on it). */
+static bool sim_stage(struct build *b, struct bstage *s, const bool *known, char (**keys)[IB_SHA256_HEX],
+                      size_t *n, size_t *alloc)
+{
+        const struct ib_plan_stage *ps = s->ps;
+        struct ib_err *e = NULL;
+
+        if ((ps->base_stage >= 0 && !known[ps->base_stage]) || stage_from(b, s, &e) < 0)
+                goto unknown;
+        if (ps->base_stage < 0 && s->cfg->config.onbuild && s->cfg->config.onbuild[0])
+                return false;   /* the base's triggers come first: keys from here on are found as we go */
+        for (size_t i = 0; i < ps->n_steps; i++) {
+                const struct ib_plan_step *st = &ps->steps[i];
+                struct ib_cache_entry ce = { 0 };
+                char key[IB_SHA256_HEX];
+                if ((st->from_stage >= 0 && !known[st->from_stage]) || step_key(b, s, st, key, &e) < 0)
+                        goto unknown;
+                if (remote_cacheable(b, st) && ib_cache_get(b, key, &ce) < 0) {
+                        ib_grow(keys, alloc, *n + 1, sizeof(**keys));
+                        memcpy((*keys)[(*n)++], key, sizeof(key));
+                }
+                ib_cache_entry_release(&ce);
+                if (sim_step(b, s, st, &e) < 0)
+                        goto unknown;
+                memcpy(s->key, key, sizeof(key));
+        }
+        return true;
+unknown:
+        ib_debug("cache keys of stage %s: known up to a step that needs the build (%s)", s->label,
+                 e ? e->msg : "a stage before it");
+        ib_err_free(&e);
+        return false;
+}
+
+/* Registry cache: compute every key that is known without executing anything
+ * (each depends on the previous one, the base digest and the hashed COPY
+ * sources) and look them all up at once, before the first step runs.  The
+ * stages are walked on throw-away copies swapped in for b->st. */
+static void lookup_ahead(struct build *b)
+{
+        struct bstage *real = b->st, *sim = ib_calloc(b->df->n_stages, sizeof(*sim));
+        _cleanup_free_ bool *known = ib_calloc(b->df->n_stages, sizeof(bool));
+        _cleanup_free_ char (*keys)[IB_SHA256_HEX] = NULL;
+        size_t n = 0, alloc = 0;
+        struct ib_err *e = NULL;
+
+        b->st = sim;
+        b->step_created = b->created;
+        for (size_t i = 0; i < b->plan->n_stages; i++) {
+                const struct ib_plan_stage *ps = &b->plan->stages[i];
+                struct bstage *s = &sim[ps->index];
+                s->ps = ps;
+                s->label = real[ps->index].label;
+                if (b->o->single_snapshot && ps->index == b->plan->target)
+                        continue;       /* not cached */
+                known[ps->index] = sim_stage(b, s, known, &keys, &n, &alloc);
+        }
+        b->st = real;
+        for (size_t i = 0; i < b->df->n_stages; i++)
+                stage_free(&sim[i]);
+        free(sim);
+        if (ib_cache_lookup_ahead(b, keys, n, &e) < 0)
+                ib_log(IB_LOG_WARN, "cache lookups: %s, ignoring", e->msg);
+        ib_err_free(&e);
 }
 
 int ib_build_stage(struct build *b, struct bstage *s, struct ib_err **err)
@@ -1143,6 +1280,7 @@ int ib_build_stage(struct build *b, struct bstage *s, struct ib_err **err)
                 if (r < 0)
                         return ib_err_wrap(err, "%s:%u: FROM %s", b->df->path, ps->st->from->line, ps->base);
         }
+        ib_build_step_end(s, 1, total, ps->st->from, false, false, now_s() - t0, NULL);
         for (size_t i = 0; i < ps->n_steps; i++) {
                 const struct ib_plan_step *st = &ps->steps[i];
                 double t = now_s();
@@ -1168,11 +1306,13 @@ int ib_build_stage(struct build *b, struct bstage *s, struct ib_err **err)
                         eo.level = b->o->compression_level;
                         eo.reproducible = b->o->reproducible;
                         eo.source_date_epoch = b->o->source_date_epoch;
+                        double t = ib_now();
                         if (ib_snapshot_export(b->store, s->pending, &eo, &d, err) < 0 ||
                             ib_snapshot_publish_dir(b->store, s->pending, d.diff_id, &published, err) < 0) {
                                 ib_layer_desc_release(&d);
                                 return -EIO;
                         }
+                        snapshot_times(b, t, &d);
                         stage_add_layer(s, &d, published);
                         ib_image_config_add_layer(s->cfg, d.diff_id, b->created, "single snapshot # imgbuild", NULL);
                         ib_layer_desc_release(&d);
@@ -1183,6 +1323,7 @@ int ib_build_stage(struct build *b, struct bstage *s, struct ib_err **err)
                 ib_err_free(&e2);
         }
         s->done = true;
+        ib_build_stage_time(b, s, now_s() - t0);
         ib_log(IB_LOG_DEBUG, "stage %s done in %.3fs", s->label, now_s() - t0);
         return 0;
 }
@@ -1290,6 +1431,8 @@ static int write_outputs(struct build *b, struct ib_err **err)
 
 static void build_free(struct build *b)
 {
+        ib_cache_push_wait(b);
+        ib_cache_ahead_free(b);
         ib_build_stop_agents(b, 0);
         for (size_t i = 0; b->df && i < b->df->n_stages; i++)
                 if (b->st)
@@ -1352,6 +1495,8 @@ int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *res, str
                         s->label = names[ps->index % 64];
                 }
         }
+        if (r == 0 && o->cache_repo && !o->no_cache)
+                lookup_ahead(&b);
         if (r == 0)
                 r = ib_build_stages(&b, err);
         if (r == 0)
@@ -1360,10 +1505,7 @@ int ib_build_run(const struct ib_build_opts *o, struct ib_build_result *res, str
                 r = commit_image(&b, err);
         if (r == 0)
                 r = write_outputs(&b, err);
-        if (r == 0)
-                ib_log(IB_LOG_INFO, "built %s in %.3fs (%u steps, %u cached; %u layers new, %u base layers "
-                       "extracted, %u RUNs)", res->image->manifest_digest, now_s() - t0, res->steps, res->cached,
-                       res->layers, res->extracted, res->runs);
+        res->seconds = now_s() - t0;   /* the verb emits the summary, after its pushes */
 out:
         build_free(&b);
         return r;

@@ -3,9 +3,10 @@
  * registry, and commits the final image to the store.
  *
  * The engine runs inside imgbuild's user namespace (ib_userns_enter) so every
- * file it writes has the owner the image says.  It prints only through
- * ib_log (the step lines, "CACHED", timings); RUN output goes straight to the
- * caller's stdout/stderr.
+ * file it writes has the owner the image says.  It never prints: steps,
+ * transfers and RUN output (when relayed) are ib_event's (lib/ib.h), messages
+ * go through ib_log; the verb's renderer (src/progress.c) draws them.  RUN
+ * output goes straight to the caller's stdout/stderr unless relayed.
  *
  * Data flow (DESIGN.md "A build, as data"):
  *   FROM image   resolve the reference (registry, or a named oci-layout://
@@ -26,6 +27,13 @@
 #include "sandbox/sandbox.h"
 #include "snapshot/snapshot.h"
 #include "src/image.h"
+
+/* --pull: when a base image's tag is asked of its registry. */
+enum ib_base_pull {
+        IB_BASE_PULL_MISSING,           /* only when the store never resolved it (docker, buildah) */
+        IB_BASE_PULL_ALWAYS,            /* every build (Kaniko) */
+        IB_BASE_PULL_NEVER,             /* never: the store (or --cache-dir) must have it */
+};
 
 struct ib_build_opts {
         const char *context;            /* "DIR", "dir://DIR", "tar://FILE" or "-" */
@@ -59,19 +67,35 @@ struct ib_build_opts {
         bool cache_run_layers;          /* --cache-run-layers (default true) */
         bool cache_copy_layers;         /* --cache-copy-layers (default false, as Kaniko) */
         bool no_push_cache;             /* --no-push-cache: look up, never push */
+        enum ib_base_pull pull;         /* --pull */
+        const char *cache_dir;          /* --cache-dir: base images from a warmer directory, before registries */
         enum ib_network network;        /* --network default for RUN */
         const char *platform;           /* --platform / --custom-platform, or NULL */
         struct ib_registry_opts *registry;      /* may be NULL: defaults */
         struct ib_privmode *mode;       /* the privilege mode entered */
         int cancel_fd;                  /* readable when the build must stop (SIGINT/SIGTERM) */
+        bool relay_output;              /* RUN stdout+stderr -> IB_EV_OUTPUT lines (a pipe and a thread) */
+        int run_stdout_fd;              /* > 0: RUN stdout goes there (-q: stderr); else inherited */
 };
 
 struct ib_build_result {
         struct ib_image *image;         /* the committed image (manifest in the store) */
         int run_status;                 /* a failing RUN's exit status, else 0 */
         unsigned steps, layers, extracted, runs, cached;
+        double seconds;                 /* the whole of ib_build_run */
+        double phases[IB_PHASE_COUNT];  /* wall-clock seconds per phase (lib/ib.h) */
+        struct ib_stage_time *stage_times;      /* per stage built, in completion order (names owned) */
+        size_t n_stage_times;
 };
 void ib_build_result_release(struct ib_build_result *r);
+
+/* src/build-events.c: what the verbs need of the event layer. */
+/* A registry progress hook (ib_registry_set_progress) that emits IB_EV_TRANSFER;
+ * @op is the static string "pull" or "push". */
+void ib_xfer_progress(void *op, enum ib_progress_event ev, const char *digest, uint64_t done, uint64_t total);
+/* Emit the IB_EV_SUMMARY of a successful build; @push_seconds is added to the
+ * push phase first. */
+void ib_build_summary_emit(struct ib_build_result *r, double push_seconds);
 
 /* Build.  On a failing RUN returns -ECHILD with *err naming the step and
  * r->run_status holding the RUN's status.  Other errors: -errno with *err. */

@@ -8,6 +8,7 @@
  *   sha256:<hex>        a manifest or index in the store
  *   REF                 a reference pulled into the store before (its recorded digest) */
 #include "lib/ib.h"
+#include "src/build.h"
 #include "src/cli.h"
 #include "src/docker-archive.h"
 #include "src/registry-opts.h"
@@ -25,6 +26,7 @@ static void push_usage(FILE *out)
                      "      --digest-file FILE                  write the manifest digest to FILE\n"
                      "      --image-name-with-digest-file FILE  write NAME@DIGEST per destination\n"
                      "      --image-name-tag-with-digest-file FILE  write NAME:TAG@DIGEST per destination\n"
+                     IB_OUTPUT_HELP
                      "  -h, --help                              show this help\n");
         ib_regopts_help(out);
 }
@@ -122,6 +124,7 @@ int ib_cmd_push(int argc, char **argv)
                 { "digest-file", required_argument, NULL, O_DIGEST_FILE },
                 { "image-name-with-digest-file", required_argument, NULL, O_NAME_DIGEST_FILE },
                 { "image-name-tag-with-digest-file", required_argument, NULL, O_NAME_TAG_DIGEST_FILE },
+                IB_OUTPUT_LONGOPTS,
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -136,7 +139,7 @@ int ib_cmd_push(int argc, char **argv)
         int c, r, status = 0;
 
         ib_regopts_init(&ro);
-        while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "hv:", lo, NULL)) != -1) {
                 switch (c) {
                 case O_ROOT:
                         free(root);
@@ -156,6 +159,13 @@ int ib_cmd_push(int argc, char **argv)
                         ib_regopts_release(&ro);
                         return 0;
                 default:
+                        r = ib_output_opt(c, optarg, "push");
+                        if (r == 1)
+                                break;
+                        if (r) {
+                                ib_regopts_release(&ro);
+                                return r;
+                        }
                         r = ib_regopts_handle(&ro, c, optarg, "push");
                         if (r == 1)
                                 break;
@@ -174,6 +184,8 @@ int ib_cmd_push(int argc, char **argv)
                 return ib_cli_fail(&err);
         }
         ib_regopts_release(&ro);
+        ib_output_start();
+        ib_registry_set_progress(reg, ib_xfer_progress, (void *) "push");
         if (resolve_source(argv[optind], store, &blob_root, &digest, &err) < 0) {
                 ib_err_wrap(&err, "push %s", argv[optind]);
                 return ib_cli_fail(&err);
@@ -206,5 +218,6 @@ int ib_cmd_push(int argc, char **argv)
                 status = ib_cli_fail(&err);
         ib_buf_release(&names);
         ib_buf_release(&name_tags);
+        ib_output_end();
         return status;
 }

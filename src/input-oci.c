@@ -120,6 +120,7 @@ static int import_blob(struct ib_store *s, const char *dir, const char *digest, 
 
         if (!ib_digest_parse(digest, &hex))
                 return ib_err_set(err, EINVAL, "unsupported digest \"%s\"", digest);
+        ib_store_touch_used(s, IB_STORE_BLOB, digest);  /* before the lookup: see ib.h */
         if (ib_store_has_blob(s, digest))
                 return 0;
         path = ib_strdupf("%s/blobs/sha256/%s", dir, hex);

@@ -14,6 +14,7 @@ static const struct ib_verb verbs[] = {
         { "debug-image", ib_cmd_debug_image, NULL },
         { "pull", ib_cmd_pull, "download images into the store" },
         { "push", ib_cmd_push, "push an image to a registry" },
+        { "store", ib_cmd_store, "verify, measure (du) or prune the store" },
 };
 
 int ib_cli_fail(struct ib_err **err)
@@ -40,16 +41,6 @@ int ib_cli_usage_error(const char *verb, const char *fmt, ...)
         return IB_EXIT_USAGE;
 }
 
-static void log_to_stderr(enum ib_log_level lvl, const char *msg, void *userdata)
-{
-        static const char *const prefix[] = { "error: ", "warning: ", "", "debug: ", "trace: " };
-        (void) userdata;
-        if (lvl == IB_LOG_ERROR)
-                fprintf(stderr, "imgbuild: %s\n", msg);
-        else
-                fprintf(stderr, "%s%s\n", prefix[lvl], msg);
-}
-
 int ib_cmd_version(int argc, char **argv)
 {
         (void) argc;
@@ -68,6 +59,8 @@ static void usage(FILE *out)
                         fprintf(out, "  %-10s %s\n", verbs[i].name, verbs[i].summary);
         fprintf(out, "\nGlobal options:\n"
                      "  -v, --verbosity LEVEL  error, warn, info (default), debug or trace\n"
+                     "      --progress MODE    auto (default), tty or plain\n"
+                     "      --log-format FMT   text (default) or json (one JSON object per line)\n"
                      "  -h, --help             show this help\n"
                      "      --version          print the version\n\n"
                      "'imgbuild VERB --help' shows the options of a verb; 'man imgbuild' has the rest.\n");
@@ -90,7 +83,8 @@ int ib_cmd_help(int argc, char **argv)
 
 static bool is_global_option(const char *a)
 {
-        static const char *const globals[] = { "-h", "--help", "--version", "-v", "--verbosity" };
+        static const char *const globals[] = { "-h", "--help", "--version", "-v", "--verbosity", "--progress",
+                                               "--log-format" };
         for (size_t i = 0; i < IB_ELEMENTSOF(globals); i++) {
                 size_t n = strlen(globals[i]);
                 if (strncmp(a, globals[i], n) == 0 && (a[n] == '\0' || a[n] == '=' || (n == 2 && a[n])))
@@ -99,34 +93,58 @@ static bool is_global_option(const char *a)
         return false;
 }
 
+/* No verb and an option that is not a global one (possibly after global
+ * ones: `imgbuild -v debug --context DIR`): Kaniko's executor command line.
+ * Returns the index of that option, or 0. */
+static int kaniko_start(int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (a[0] != '-' || !a[1] || strcmp(a, "--") == 0)
+                        return 0;
+                if (!is_global_option(a))
+                        return i;
+                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--version") == 0)
+                        return 0;
+                if (!strchr(a, '=') && !(a[1] != '-' && a[2]))
+                        i++;    /* its argument is the next word */
+        }
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "verbosity", required_argument, NULL, 'v' },
+                IB_OUTPUT_LONGOPTS,
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {},
         };
         const char *lvl = getenv("IMGBUILD_VERBOSITY");
-        int c;
+        int c, kaniko;
 
-        ib_log_set_handler(log_to_stderr, NULL);
+        ib_output_start();
+        if (lvl && ib_log_level_parse(lvl, &ib_log_level_max) < 0)
+                return ib_cli_usage_error(NULL, "IMGBUILD_VERBOSITY: unknown level '%s'", lvl);
         /* Kaniko's executor takes its flags with no verb: `imgbuild --context
          * dir:///workspace --destination r/i:t` is a build.  Our own global
          * options keep their meaning. */
-        if (argc > 1 && argv[1][0] == '-' && !is_global_option(argv[1])) {
+        kaniko = kaniko_start(argc, argv);
+        if (kaniko == 1) {
                 optind = 0;
                 argv[0] = (char *) "build";
                 return ib_cmd_build(argc, argv);
         }
-        if (lvl && ib_log_level_parse(lvl, &ib_log_level_max) < 0)
-                return ib_cli_usage_error(NULL, "IMGBUILD_VERBOSITY: unknown level '%s'", lvl);
         /* '+': stop at the first non-option, which is the verb. */
-        while ((c = getopt_long(argc, argv, "+v:h", opts, NULL)) != -1) {
+        /* with Kaniko's flags after global ones, read only the global ones here */
+        while ((c = getopt_long(kaniko ? kaniko : argc, argv, "+v:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'v':
-                        if (ib_log_level_parse(optarg, &ib_log_level_max) < 0)
-                                return ib_cli_usage_error(NULL, "unknown verbosity '%s'", optarg);
+                case IB_OPT_PROGRESS:
+                case IB_OPT_LOG_FORMAT:
+                        if (ib_output_opt(c, optarg, NULL) != 1)
+                                return IB_EXIT_USAGE;
+                        ib_output_start();
                         break;
                 case 'h':
                         usage(stdout);
@@ -137,10 +155,17 @@ int main(int argc, char **argv)
                         return ib_cli_usage_error(NULL, "unknown option");
                 }
         }
+        if (kaniko) {
+                char **av = argv + kaniko - 1;
+                av[0] = (char *) "build";
+                optind = 0;
+                return ib_cmd_build(argc - kaniko + 1, av);
+        }
         if (optind >= argc) {
                 usage(stderr);
                 return IB_EXIT_USAGE;
         }
+
         for (size_t i = 0; i < IB_ELEMENTSOF(verbs); i++) {
                 if (strcmp(verbs[i].name, argv[optind]) == 0) {
                         char **av = argv + optind;

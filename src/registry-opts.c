@@ -20,6 +20,7 @@ enum {
         O_PLATFORM,
         O_CHUNK,
         O_PARALLEL,
+        O_NO_FALLBACK,
 };
 
 static const struct option reg_opts[] = {
@@ -39,6 +40,7 @@ static const struct option reg_opts[] = {
         { "custom-platform", required_argument, NULL, O_PLATFORM },
         { "push-chunk-size", required_argument, NULL, O_CHUNK },
         { "parallel-transfers", required_argument, NULL, O_PARALLEL },
+        { "skip-default-registry-fallback", no_argument, NULL, O_NO_FALLBACK },
         {},
 };
 
@@ -96,6 +98,53 @@ static struct ib_registry_cert *cert_for(struct ib_registry_opts *o, const char 
 static int usage(const char *verb, const char *opt, const char *arg, const char *want)
 {
         return ib_cli_usage_error(verb, "--%s '%s': expected %s", opt, arg, want);
+}
+
+int ib_regopts_platform(struct ib_regopts *c, const char *arg, const char *verb)
+{
+        _cleanup_err_ struct ib_err *e = NULL;
+
+        if (ib_platform_parse(arg, &c->platform, &e) < 0)
+                return ib_cli_usage_error(verb, "%s", e->msg);
+        c->have_platform = true;
+        return 1;
+}
+
+static void add_map(struct ib_registry_opts *o, const char *from, size_t from_len, const char *to, size_t to_len)
+{
+        o->maps = ib_reallocarray(o->maps, o->n_maps + 1, sizeof(*o->maps));
+        o->maps[o->n_maps].from = ib_strndup(from, from_len);
+        o->maps[o->n_maps].to = ib_strndup(to, to_len);
+        o->n_maps++;
+}
+
+/* Kaniko's form: "orig=new;orig2=new2", the same orig repeatable (targets
+ * tried in order, then orig itself).  A part with no '=' is one more target
+ * for the previous orig: "orig=new;new2". */
+int ib_regopts_registry_map(struct ib_regopts *c, const char *arg, const char *verb)
+{
+        const char *from = NULL;
+        size_t from_len = 0;
+
+        for (const char *p = arg; *p;) {
+                size_t n = strcspn(p, ";");
+                const char *eq = memchr(p, '=', n);
+                if (eq) {
+                        if (eq == p || eq + 1 == p + n)
+                                return usage(verb, "registry-map", arg, "ORIG=NEW[;ORIG2=NEW2...]");
+                        from = p;
+                        from_len = (size_t) (eq - p);
+                        add_map(&c->opts, from, from_len, eq + 1, (size_t) (p + n - eq - 1));
+                } else if (n) {
+                        if (!from)
+                                return usage(verb, "registry-map", arg, "ORIG=NEW[;ORIG2=NEW2...]");
+                        add_map(&c->opts, from, from_len, p, n);
+                }
+                p += n + (p[n] ? 1 : 0);
+        }
+        if (!from)
+                return usage(verb, "registry-map", arg, "ORIG=NEW[;ORIG2=NEW2...]");
+        return 1;
 }
 
 int ib_regopts_handle(struct ib_regopts *c, int opt, const char *arg, const char *verb)
@@ -156,23 +205,11 @@ int ib_regopts_handle(struct ib_regopts *c, int opt, const char *arg, const char
                         return usage(verb, "registry-mirror", arg, "a registry host[:port][/path]");
                 ib_strv_push(&o->mirrors, arg);
                 return 1;
-        case O_MAP: {
-                /* orig=new[;new2...]: the targets are tried in order, then orig */
-                eq = strchr(arg, '=');
-                if (!eq || eq == arg || !eq[1])
-                        return usage(verb, "registry-map", arg, "ORIG=NEW[;NEW2...]");
-                for (const char *p = eq + 1; *p;) {
-                        size_t n = strcspn(p, ";");
-                        if (n) {
-                                o->maps = ib_reallocarray(o->maps, o->n_maps + 1, sizeof(*o->maps));
-                                o->maps[o->n_maps].from = ib_strndup(arg, (size_t) (eq - arg));
-                                o->maps[o->n_maps].to = ib_strndup(p, n);
-                                o->n_maps++;
-                        }
-                        p += n + (p[n] ? 1 : 0);
-                }
+        case O_MAP:
+                return ib_regopts_registry_map(c, arg, verb);
+        case O_NO_FALLBACK:
+                o->skip_default_fallback = true;
                 return 1;
-        }
         case O_DL_RETRY:
                 if (parse_uint(arg, 100, &v) < 0)
                         return usage(verb, "image-download-retry", arg, "a number from 0 to 100");
@@ -183,13 +220,8 @@ int ib_regopts_handle(struct ib_regopts *c, int opt, const char *arg, const char
                         return usage(verb, "push-retry", arg, "a number from 0 to 100");
                 o->push_retries = (unsigned) v;
                 return 1;
-        case O_PLATFORM: {
-                _cleanup_err_ struct ib_err *e = NULL;
-                if (ib_platform_parse(arg, &c->platform, &e) < 0)
-                        return ib_cli_usage_error(verb, "%s", e->msg);
-                c->have_platform = true;
-                return 1;
-        }
+        case O_PLATFORM:
+                return ib_regopts_platform(c, arg, verb);
         case O_CHUNK:
                 if (parse_uint(arg, 1ull << 40, &v) < 0 || v < 1024)
                         return usage(verb, "push-chunk-size", arg, "a byte count of at least 1024");
@@ -219,7 +251,8 @@ void ib_regopts_help(FILE *out)
                 "      --registry-certificate R=CA    trust CA (PEM) for registry R\n"
                 "      --registry-client-cert R=C,K   client certificate C and key K for registry R\n"
                 "      --registry-mirror M            mirror for docker.io pulls (repeatable, tried in order)\n"
-                "      --registry-map ORIG=NEW        pull ORIG's images from NEW first (repeatable)\n"
+                "      --registry-map ORIG=NEW[;ORIG2=NEW2]  pull ORIG's images from NEW first (repeatable)\n"
+                "      --skip-default-registry-fallback  with mirrors or maps, never fall back to the registry itself\n"
                 "      --image-download-retry N       retries per download (default 3)\n"
                 "      --push-retry N                 retries per upload (default 3)\n"
                 "      --push-chunk-size BYTES        upload larger blobs in PATCH chunks of this size (default 32 MiB)\n"

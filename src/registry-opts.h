@@ -28,6 +28,10 @@ struct option *ib_regopts_merge(const struct option *verb_opts);
 /* Handle getopt's @c; returns 1 when it was a registry option, 0 when not, or
  * IB_EXIT_USAGE (after printing the error) when its argument is bad. */
 int ib_regopts_handle(struct ib_regopts *c, int opt, const char *arg, const char *verb);
+/* --platform (and Kaniko's --customPlatform): 1, or IB_EXIT_USAGE after printing. */
+int ib_regopts_platform(struct ib_regopts *c, const char *arg, const char *verb);
+/* --registry-map (and KANIKO_REGISTRY_MAP): 1, or IB_EXIT_USAGE after printing. */
+int ib_regopts_registry_map(struct ib_regopts *c, const char *arg, const char *verb);
 /* The options' help lines. */
 void ib_regopts_help(FILE *out);
 

@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libseccomp-dev libcap-dev libarchive-dev libcurl4-openssl-dev libyajl-dev
 libxxhash-dev libssl-dev zlib1g-dev libzstd-dev libisal-dev
-uidmap passwd util-linux iproute2 procps psmisc attr acl python3 curl ca-certificates
+uidmap passwd util-linux iproute2 procps psmisc attr acl python3 python3-yaml curl ca-certificates
 busybox-static docker-registry skopeo umoci podman buildah runc fuse-overlayfs
 apache2-utils openssl mandoc man-db tar gzip zstd xz-utils bzip2 file time"
 

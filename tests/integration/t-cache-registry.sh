@@ -81,6 +81,47 @@ ok "pod B never downloaded the builder's base layer" test ! -e "$IB_TMP/obB/stor
 ok "but pod A did" test -e "$IB_TMP/obA/store/blobs/sha256/${other_layer#sha256:}"
 ctx=$ctx_saved
 
+# Lookups go out before execution, all at once; pushes run in the background.
+c3=$(user_dir); mkdir -p "$c3/ctx"
+cat >"$c3/ctx/Dockerfile" <<EOF
+FROM $REGISTRY/base/busybox:1
+RUN echo one > /one
+RUN sleep 2
+ENV X=1
+RUN echo three > /three
+EOF
+ctx=$c3
+mark=$(wc -l <"$REGISTRY_LOG")
+( cd "$c3" && "$IMGBUILD" -v debug build --root "$IB_TMP/bg/store" --cache --cache-repo "$REGISTRY/bg/cache" \
+        --no-push -d "$REGISTRY/bg:1" ctx ) >"$IB_TMP/bg.log" 2>&1
+is "$?" 0 "lookups ahead, background pushes: the build succeeds"
+like "$(cat "$IB_TMP/bg.log")" 'cache lookups ahead: 4 keys, 0 hits' "the 4 cacheable steps are looked up before execution"
+reglog=$(tail -n +"$((mark + 1))" "$REGISTRY_LOG" | grep -E '"(GET|HEAD|POST|PUT|PATCH) /v2/bg/cache/')
+last_lookup=$(echo "$reglog" | grep -nE '"(GET|HEAD) /v2/bg/cache/manifests/[0-9a-f]{64}' | tail -n 1 | cut -d: -f1)
+first_upload=$(echo "$reglog" | grep -nE '"(POST|PUT) /v2/bg/cache/(blobs/uploads|manifests)' | head -n 1 | cut -d: -f1)
+ok "every cache lookup reached the registry before the first cache upload ($last_lookup < $first_upload)" \
+        test "${last_lookup:-99999}" -lt "${first_upload:-0}"
+is "$(echo "$reglog" | grep -cE '"(GET|HEAD) /v2/bg/cache/manifests/[0-9a-f]{64}')" 4 "each key was asked once"
+pushed_at=$(grep -n 'cache pushed' "$IB_TMP/bg.log" | head -n 1 | cut -d: -f1)
+step5_at=$(grep -n 'RUN echo three' "$IB_TMP/bg.log" | head -n 1 | cut -d: -f1)
+ok "a cache push finished while later steps ran ($pushed_at < $step5_at)" test "${pushed_at:-99999}" -lt "${step5_at:-0}"
+is "$(grep -c 'cache pushed' "$IB_TMP/bg.log")" 4 "the build waited for all 4 pushes before exiting"
+is "$(skopeo list-tags --tls-verify=false "docker://$REGISTRY/bg/cache" 2>/dev/null | jq -r '.Tags|length')" 4 \
+        "the cache repo holds the 4 entries"
+pod root "$IB_TMP/bg2" --cache --cache-repo "$REGISTRY/bg/cache" --no-push -d "$REGISTRY/bg:2"
+is "$(grep -c '^CACHED' "$IB_TMP/bg2/log")" 4 "a second pod answers every step from the results looked up ahead"
+
+# A registry that answers lookups but fails every cache upload: warnings, not a failed build.
+if start_fault_proxy "$REGISTRY" 500 0 '/blobs/uploads'; then
+        ( cd "$c3" && "$IMGBUILD" build --root "$IB_TMP/bgf/store" --cache --cache-repo "$PROXY/bgf/cache" \
+                --no-push -d "$REGISTRY/bgf:1" ctx ) >"$IB_TMP/bgf.log" 2>&1
+        is "$?" 0 "failed cache pushes do not fail the build"
+        like "$(cat "$IB_TMP/bgf.log")" 'warning: cache push' "and each is a warning"
+else
+        skip "the fault proxy did not start"; skip "the fault proxy did not start"
+fi
+ctx=$ctx_saved
+
 # --no-push-cache: a build that only reads the cache leaves the cache repo as it was
 before=$(skopeo list-tags --tls-verify=false "docker://$REGISTRY/ro/cache" 2>/dev/null | jq -r '.Tags|length')
 pod root "$IB_TMP/ro" --cache --cache-repo "$REGISTRY/ro/cache" --no-push-cache --no-push -d "$REGISTRY/ro:1"

@@ -3,11 +3,18 @@
 Requests whose path matches --match are "faulted" for the first --count of
 them (0: all of them) according to --mode:
   reset    close the connection with a TCP reset, no answer
-  500      answer 500 with a JSON error body
+  500, 503 answer 500 or 503 with a JSON error body
   429      answer 429 with Retry-After: 1
-  cut      forward, but send only half of the body, then close
+  cut      forward, but send only half of the body, then close; for an
+           upload (PUT, PATCH): read half of the request body, then reset
+  trickle  forward, sending the body at --rate bytes per second
+  notjson  answer GET with 200, a manifest media type and an HTML body
+  giant    answer GET with 200 and a manifest of --giant bytes (valid JSON)
+  loop     answer 307 pointing at the same URL (a redirect loop)
   corrupt  forward, with one byte of the body changed
   schema1  answer GET with an old Docker schema 1 manifest
+  immutable answer PUT with 400 TAG_INVALID "tag is immutable" (a registry
+           that keeps tags immutable, as ECR or Harbor can)
   redirect answer 307 to http://localhost:PORT/__blob<path> (another origin,
            like blob storage); those requests are logged with "auth=yes|no"
            and forwarded with --upstream-auth instead of the client's header
@@ -16,18 +23,21 @@ counters (a test runs several cases through one proxy).
 Everything else is forwarded to --upstream as it is (Host kept, so the
 registry's Location headers point back at the proxy).  One log line per
 request: "<n> <METHOD> <path> range=<Range> -> <what happened>"."""
-import argparse, base64, http.client, os, re, socket, struct, threading
+import argparse, base64, http.client, os, re, socket, struct, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, required=True)
 ap.add_argument("--upstream", required=True)
-ap.add_argument("--mode", required=True, choices=["reset", "500", "429", "cut", "corrupt", "redirect", "schema1", "none"])
+ap.add_argument("--mode", required=True, choices=["reset", "500", "503", "429", "cut", "trickle", "notjson", "giant", "loop",
+                                                    "corrupt", "redirect", "schema1", "immutable", "none"])
 ap.add_argument("--count", type=int, default=1)
 ap.add_argument("--match", default="/blobs/sha256:")
 ap.add_argument("--log", required=True)
 ap.add_argument("--lifetime", type=int, default=300)
+ap.add_argument("--rate", type=int, default=1024, help="bytes per second for trickle")
+ap.add_argument("--giant", type=int, default=5 << 20, help="size of the giant manifest")
 ap.add_argument("--upstream-auth", default="", help="user:password for redirected requests")
 args = ap.parse_args()
 uhost, uport = args.upstream.rsplit(":", 1)
@@ -58,6 +68,7 @@ class H(BaseHTTPRequestHandler):
             args.mode = q.get("mode", [args.mode])[0]
             args.count = int(q.get("count", [args.count])[0])
             args.match = q.get("match", [args.match])[0]
+            args.rate = int(q.get("rate", [args.rate])[0])
             state["faulted"] = 0
         log("-- mode=%s count=%d match=%s" % (args.mode, args.count, args.match))
         self.send_response(200)
@@ -68,17 +79,27 @@ class H(BaseHTTPRequestHandler):
         if self.path.startswith("/__fault"):
             return self.control()
         n = int(self.headers.get("Content-Length", "0") or 0)
-        body = self.rfile.read(n) if n else None
         fault = None
         with lock:
             state["n"] += 1
             num = state["n"]
             if args.mode != "none" and re.search(args.match, self.path) and self.command in ("GET", "HEAD", "PUT", "PATCH", "POST"):
                 if args.count == 0 or state["faulted"] < args.count:
-                    if not (args.mode in ("cut", "corrupt") and self.command != "GET"):
+                    get_only = ("corrupt", "trickle", "notjson", "giant")
+                    if not (args.mode in get_only and self.command != "GET") and \
+                            not (args.mode == "cut" and self.command not in ("GET", "PUT", "PATCH")) and \
+                            not (args.mode == "cut" and self.command != "GET" and n < 2):
                         state["faulted"] += 1
                         fault = args.mode
         rng = self.headers.get("Range", "-")
+        if fault == "cut" and self.command != "GET":
+            self.rfile.read(n // 2)
+            log("%d %s %s -> upload cut at %d/%d" % (num, self.command, self.path, n // 2, n))
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        body = self.rfile.read(n) if n else None
         path = self.path
         hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         if path.startswith("/__blob/"):
@@ -97,6 +118,15 @@ class H(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b)
             return
+        elif fault == "immutable" and self.command == "PUT":
+            log("%d %s %s -> 400 immutable" % (num, self.command, path))
+            b = b'{"errors":[{"code":"TAG_INVALID","message":"the tag is immutable","detail":"x"}]}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b)
+            return
         elif fault == "redirect" and self.command == "GET":
             log("%d %s %s -> 307" % (num, self.command, path))
             self.send_response(307)
@@ -104,13 +134,34 @@ class H(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        elif fault == "loop":
+            log("%d %s %s -> 307 loop" % (num, self.command, path))
+            self.send_response(307)
+            self.send_header("Location", "http://%s%s" % (self.headers.get("Host", "127.0.0.1:%d" % args.port), path))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        elif fault in ("notjson", "giant"):
+            if fault == "notjson":
+                b = b"<html><body>502 Bad Gateway (an intercepting proxy)</body></html>\n"
+            else:   # valid JSON, too big: a layer list padded with annotations
+                pad = "x" * max(0, args.giant - 200)
+                b = ('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+                     '"annotations":{"pad":"%s"}}' % pad).encode()
+            log("%d %s %s -> %s %d bytes" % (num, self.command, path, fault, len(b)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Content-Length", str(len(b)))
+            self.end_headers()
+            self.wfile.write(b)
+            return
         if fault == "reset":
             log("%d %s %s range=%s -> reset" % (num, self.command, self.path, rng))
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
             self.close_connection = True
             return
-        if fault in ("500", "429"):
+        if fault in ("500", "503", "429"):
             log("%d %s %s range=%s -> %s" % (num, self.command, self.path, rng, fault))
             b = b'{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}'
             self.send_response(int(fault))
@@ -147,6 +198,15 @@ class H(BaseHTTPRequestHandler):
             log("%d %s %s range=%s -> %s cut at %d/%d" % (num, self.command, self.path, rng, what, len(data) // 2, len(data)))
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
+            return
+        if fault == "trickle" and data:
+            # logged first: the client may be done before the last sleep ends
+            log("%d %s %s range=%s -> %s trickled %d bytes at %d B/s" % (num, self.command, self.path, rng, what, len(data), args.rate))
+            step = max(1, args.rate // 10)
+            for i in range(0, len(data), step):
+                self.wfile.write(data[i:i + step])
+                self.wfile.flush()
+                time.sleep(0.1)
             return
         if data:
             self.wfile.write(data)

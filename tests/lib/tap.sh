@@ -240,7 +240,8 @@ start_registry_token() {
 }
 # start_fault_proxy UPSTREAM MODE COUNT [PATH_REGEX]: a loopback HTTP proxy in front of
 # UPSTREAM (host:port) that misbehaves on the first COUNT requests matching PATH_REGEX
-# (MODE: reset, 500, 429, cut, corrupt, redirect; COUNT 0 = always).  Redirected
+# (MODE: reset, 500, 503, 429, cut, trickle, notjson, giant, loop, corrupt, redirect,
+# schema1; COUNT 0 = always; see the proxy's header).  Redirected
 # requests reach UPSTREAM with $PROXY_UPSTREAM_AUTH (user:password) as Basic
 # credentials, as a pre-signed storage URL would.  Sets PROXY (host:port), PROXY_LOG.
 start_fault_proxy() {
@@ -250,6 +251,9 @@ start_fault_proxy() {
                 --count "$3" --match "${4:-/blobs/sha256:}" --log "$PROXY_LOG" --upstream-auth "${PROXY_UPSTREAM_AUTH:-}"
         wait_http "http://$PROXY/__fault" 20
 }
+# store_verify STORE: `imgbuild store verify` (every blob re-hashed, every layer dir
+# complete) says the store is clean; its output is printed for the diagnostics.
+store_verify() { "$IMGBUILD" store verify --root "$1" 2>&1; }
 # rehash_store STORE: every file in STORE/blobs/sha256 matches its name (prints the bad ones).
 rehash_store() {
         local f bad=0
