@@ -106,7 +106,7 @@ hdr-check:
 # warnings on the library are shown but not fatal (gcc's -Werror build is the
 # gate); the fuzz targets themselves must be warning-free.
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DIB_ZBUF=4096 -DIB_VERSION='"$(VERSION)"' -I. $(FUZZ_SAN) \
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -DIB_ZBUF=4096 -DIB_SHELL_MAX_RESULT='(1u << 20)' -DIB_VERSION='"$(VERSION)"' -I. $(FUZZ_SAN) \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # The verbs (src/cmd-*.c) and the option parser (src/registry-opts.c) need
 # main.c's helpers; fuzz targets link the library only.

@@ -628,6 +628,11 @@ static int replace(struct sw *sw, size_t col, const char *pat, size_t plen, cons
                 /* no replacement for an empty match right after a match */
                 if (end > last_end || st == 0)
                         expand_template(out, repl, val + st, end - st);
+                if (out->len > IB_SHELL_MAX_RESULT) {
+                        pattern_free(&p);
+                        return sw_fail(sw, col, "the replacement makes the value longer than %u bytes",
+                                       IB_SHELL_MAX_RESULT);
+                }
                 last_end = end;
                 size_t w = search < vlen ? ib_utf8_len(val + search, vlen - search) : 0;
                 if (search + w > end)

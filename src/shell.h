@@ -28,6 +28,12 @@ typedef const char *(*ib_shell_lookup_fn)(const char *name, void *userdata);
 /* Nesting limit of ${...} inside ${...}: deeper input is an error, never a
  * stack overflow. */
 #define IB_SHELL_MAX_DEPTH 100
+/* Limit of what one ${v/p/r} or ${v//p/r} may produce: a replacement nested
+ * in a replacement multiplies lengths, so a few hundred bytes of input could
+ * otherwise ask for gigabytes.  (Fuzz builds make it smaller.) */
+#ifndef IB_SHELL_MAX_RESULT
+#define IB_SHELL_MAX_RESULT (64u << 20)
+#endif
 
 /* BuildKit's ProcessWord: expand one word, remove quotes, no field splitting.
  * Patterns in ${v#p} ${v%p} ${v/p/r} are BuildKit's: `*` any string, `?` one

@@ -187,11 +187,12 @@ static void check_nothing_escaped(void)
         }
 }
 
-/* Remove what the input left in the store: the blob, the layer, its index and
- * lock; then the store's top level must be its own layout again. */
+/* Remove what the input left in the store: the blob, the layer, its index,
+ * lock and use records; then the store's top level must be its own layout. */
 static void reset_store(const char *digest, const char *diff_id)
 {
-        static const char *const layout[] = { "blobs", "layers", "cache", "tmp", NULL };
+        static const char *const layout[] = { "blobs", "layers", "cache", "tmp", "used", "store.lock", NULL };
+        static const char *const kinds[] = { "blobs", "layers", "cache" };
         _cleanup_free_ char *blob = ib_store_blob_path(store, digest);
         _cleanup_free_ char *layer = ib_snapshot_layer_path(store, diff_id);
         _cleanup_free_ char *index = ib_snapshot_index_path(store, diff_id);
@@ -206,6 +207,15 @@ static void reset_store(const char *digest, const char *diff_id)
         ib_err_free(&err);
         unlink(index);
         unlink(lock);
+        /* the use records (for prune) of both objects */
+        for (size_t i = 0; i < IB_ELEMENTSOF(kinds); i++) {
+                const char *ids[] = { digest, diff_id };
+                for (size_t j = 0; j < IB_ELEMENTSOF(ids); j++) {
+                        _cleanup_free_ char *u = ib_strdupf("%s/used/%s/%s", store->root, kinds[i],
+                                                            ids[j] + strlen("sha256:"));
+                        unlink(u);
+                }
+        }
         check_dir(layers, none);
         check_dir(store->root, layout);
 }

@@ -490,6 +490,25 @@ static void test_bounds(void)
         r = ib_shell_expand_word("${V%%a*}|${V#*a}|${V//a/b}", '\\', lookup, &ev, &got, &err);
         IB_OK(r == 0 && strlen(got) == 1 + ((1u << 20) - 1) + 1 + (1u << 20), "patterns over a 1 MB value");
         free(got);
+        got = NULL;
+
+        /* Found by fuzz-shell: replacements nested in replacements multiply
+         * lengths (here 11^9 bytes from 100 bytes of input): an error at a
+         * bound, not gigabytes and a minute. */
+        struct env e11 = { .extra = ENV("V=file.tar.gz") };
+        ib_buf_reset(&b);
+        for (int i = 0; i < 9; i++)
+                ib_buf_adds(&b, "${V//?/");
+        ib_buf_adds(&b, "x");
+        for (int i = 0; i < 9; i++)
+                ib_buf_addc(&b, '}');
+        t0 = clock();
+        r = ib_shell_expand_word(b.buf, '\\', lookup, &e11, &got, &err);
+        IB_OK(r < 0 && err && strstr(err->msg, "the replacement makes the value longer than"),
+              "nested replacements stop at a bound (%s)", err ? err->msg : got ? "expanded" : "-");
+        printf("# nested replacements: %.2f s CPU\n", (double) (clock() - t0) / CLOCKS_PER_SEC);
+        ib_err_free(&err);
+        free(got);
         ib_buf_release(&b);
 }
 
