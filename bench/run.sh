@@ -40,7 +40,7 @@ DOCKERD_PID=""
 cleanup() {
         for s in "$W"/s-*/ba; do [ -d "$s" ] && ba_wipe "$s"; done
         [ -n "$DOCKERD_PID" ] && { kill "$DOCKERD_PID"; wait "$DOCKERD_PID"; } 2>/dev/null
-        umount "$W/dexec" 2>/dev/null
+        [ -n "${DX:-}" ] && rm -rf "$DX"
         [ -n "${BENCH_KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
@@ -66,7 +66,7 @@ mkdir -p "$W/u-home" "$W/u-xdg" "$W/u-tmp"; chmod 700 "$W/u-xdg"; chown "$U" "$W
 DOCKER=(docker -H "unix://$W/docker.sock")
 if [[ " $TOOLS " = *" docker "* ]]; then
         # exec-root: containerd's socket paths must stay short
-        mkdir -p "$W/dexec"; DX=$(mktemp -d /run/ibb.XXXX)
+        DX=$(mktemp -d /run/ibb.XXXX)
         dockerd --iptables=false --bridge=none --data-root "$W/docker" --host "unix://$W/docker.sock" \
                 --exec-root "$DX" --pidfile "$W/docker.pid" >"$W/dockerd.log" 2>&1 &
         DOCKERD_PID=$!
