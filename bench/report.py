@@ -5,18 +5,20 @@ phases: case phase tool run name seconds)."""
 import collections, statistics, sys
 
 raw = collections.defaultdict(dict)       # (case, phase, tool) -> {run: ms}
+cpu = collections.defaultdict(dict)       # (case, phase, tool) -> {run: user+sys ms}
 rss = collections.defaultdict(int)        # (case, tool) -> max kB
 fails = collections.Counter()
 cases, tools = [], []
 for line in open(sys.argv[1]):
-    c, ph, t, r, ms, kb, rc = line.rstrip("\n").split("\t")
+    c, ph, t, r, ms, kb, rc, cms = line.rstrip("\n").split("\t")
     if c not in cases: cases.append(c)
     if t not in tools: tools.append(t)
     if rc != "0":
         fails[(c, ph, t)] += 1
         continue
     raw[(c, ph, t)][int(r)] = int(ms)
-    rss[(c, t)] = max(rss[(c, t)], int(kb or 0))
+    if cms != "-": cpu[(c, ph, t)][int(r)] = int(cms)
+    if kb != "-": rss[(c, t)] = max(rss[(c, t)], int(kb))
 phs = collections.defaultdict(list)       # (case, phase, tool, name) -> [s]
 for line in open(sys.argv[2]):
     c, ph, t, r, n, v = line.rstrip("\n").split("\t")
@@ -25,6 +27,7 @@ for line in open(sys.argv[2]):
 
 def med(v): return statistics.median(v) if v else None
 def m(c, ph, t): return med(list(raw[(c, ph, t)].values()))
+def mc(c, ph, t): return med(list(cpu[(c, ph, t)].values()))
 def ratio(c, ph, a, b):
     A, B = raw[(c, ph, a)], raw[(c, ph, b)]
     rs = [A[r] / B[r] for r in A if r in B and B[r] > 0]
@@ -46,6 +49,15 @@ for c in cases:
             cells.append(f(x) + (f" ({fails[(c, ph, t)]} failed)" if fails[(c, ph, t)] else ""))
         rs = [f(ratio(c, ph, a, b), 3) for a, b in peers]
         print(f"| {c} | {ph} | " + " | ".join(cells) + " | " + " | ".join(rs) + " |")
+print("\nCPU time (user + sys of the tool's process tree, ms, median; docker: the client"
+      " only, its daemon's work is not counted) - less distorted than wall time by a loaded machine:\n")
+ct = [t for t in order if t not in ("floor", "docker")]
+print("| case | phase | " + " | ".join(ct) + " |")
+print("|---|---|" + "---|" * len(ct))
+for c in cases:
+    for ph in ("cold", "warm", "nocache", "push"):
+        if not any(cpu[(c, ph, t)] for t in ct): continue
+        print(f"| {c} | {ph} | " + " | ".join(f(med(list(cpu[(c, ph, t)].values()))) for t in ct) + " |")
 print("\nPeak RSS (MB, the largest over all runs and phases, from /usr/bin/time -v: the"
       " largest single process of the tool's process tree; docker: the client only)\n")
 rt = [t for t in order if t != "floor"]
@@ -74,7 +86,9 @@ if r1 is not None and r3 is not None:
     d = r3 - r1
     tgt("three RUNs cost <= 50 ms more than one (<= 25 ms per RUN)", d <= 50,
         f"imgbuild --no-cache, base local: 1 RUN {r1:.0f} ms, 3 RUNs {r3:.0f} ms: {d / 2:.0f} ms per extra RUN"
-        + (f"; buildah: {b1:.0f} / {b3:.0f} ms, {(b3 - b1) / 2:.0f} ms per extra RUN" if b1 and b3 else ""))
+        + (f"; buildah: {b1:.0f} / {b3:.0f} ms, {(b3 - b1) / 2:.0f} ms per extra RUN" if b1 and b3 else "")
+        + (f"; in CPU time imgbuild {(mc('run3-bb', 'nocache', 'imgbuild') - mc('run1-bb', 'nocache', 'imgbuild')) / 2:.0f} ms per extra RUN"
+           if mc("run3-bb", "nocache", "imgbuild") is not None and mc("run1-bb", "nocache", "imgbuild") is not None else ""))
     rn = m("run1-node", "nocache", "imgbuild")
     if rn is not None:
         tgt("the same 1-file RUN within 1.2x on the node-like base and on busybox", rn / r1 <= 1.2,
@@ -99,7 +113,7 @@ if ex is not None:
 ws = [(m(c, "warm", "imgbuild"), ratio(c, "warm", "imgbuild", "buildah"), c) for c in cases if m(c, "warm", "imgbuild") is not None]
 if ws:
     tgt("warm rebuilds <= 30 ms and <= 0.1x buildah's", all(w <= 30 and (r is None or r <= 0.1) for w, r, _ in ws),
-        ", ".join(f"{c} {w:.0f} ms ({f(r, 3)}x)" for w, r, c in ws))
+        ", ".join(f"{c} {w:.0f} ms ({f(r, 3)}x; CPU {f(mc(c, 'warm', 'imgbuild'))} ms)" for w, r, c in ws))
 ps = [(ratio(c, "push", "imgbuild", "buildah"), c) for c in cases if raw[(c, "push", "imgbuild")]]
 if ps:
     tgt("push faster than buildah's (only missing blobs travel; see notes)", all(r is not None and r < 1 for r, _ in ps),

@@ -1,4 +1,5 @@
 #!/bin/bash
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 # bench/run.sh - the side-by-side suite of issue #8 (`make bench`; never in make check).
 # imgbuild against buildah (root and rootless, overlay driver, --isolation chroot,
 # its fastest) and docker (a private dockerd, legacy builder) where it starts, on a
@@ -39,7 +40,7 @@ DOCKERD_PID=""
 cleanup() {
         for s in "$W"/s-*/ba; do [ -d "$s" ] && ba_wipe "$s"; done
         [ -n "$DOCKERD_PID" ] && { kill "$DOCKERD_PID"; wait "$DOCKERD_PID"; } 2>/dev/null
-        umount "$W/dexec" 2>/dev/null
+        [ -n "${DX:-}" ] && rm -rf "$DX"
         [ -n "${BENCH_KEEP:-}" ] || rm -rf "$W"
 }
 trap cleanup EXIT
@@ -65,7 +66,7 @@ mkdir -p "$W/u-home" "$W/u-xdg" "$W/u-tmp"; chmod 700 "$W/u-xdg"; chown "$U" "$W
 DOCKER=(docker -H "unix://$W/docker.sock")
 if [[ " $TOOLS " = *" docker "* ]]; then
         # exec-root: containerd's socket paths must stay short
-        mkdir -p "$W/dexec"; DX=$(mktemp -d /run/ibb.XXXX)
+        DX=$(mktemp -d /run/ibb.XXXX)
         dockerd --iptables=false --bridge=none --data-root "$W/docker" --host "unix://$W/docker.sock" \
                 --exec-root "$DX" --pidfile "$W/docker.pid" >"$W/dockerd.log" 2>&1 &
         DOCKERD_PID=$!
@@ -83,28 +84,28 @@ TOOLS="$TOOLS floor"
 ib_build() { # user? store ctx extra...
         local who=$1 s=$2 c=$3; shift 3
         if [ "$who" = u ]; then
-                as_u "$W/imgbuild" build -q --log-format json --root "$s/ib" --insecure-pull \
+                as_u "${TM[@]}" "$W/imgbuild" build --log-format json --root "$s/ib" --insecure-pull \
                         --no-push "$@" "$c" 2>"$s/log"
         else
-                "$IMGBUILD" build -q --log-format json --root "$s/ib" --insecure-pull \
+                "${TM[@]}" "$IMGBUILD" build --log-format json --root "$s/ib" --insecure-pull \
                         --no-push "$@" "$c" 2>"$s/log"
-        fi >"$s/digest"
+        fi >/dev/null
 }
 ib_push() {
         local who=$1 s=$2 r=$3 d
         d=$(tail -1 "$s/digest")
         if [ "$who" = u ]; then
-                as_u "$W/imgbuild" push --log-format json --root "$s/ib" --insecure "$d" "$r" >/dev/null 2>"$s/log"
+                as_u "${TM[@]}" "$W/imgbuild" push --log-format json --root "$s/ib" --insecure "$d" "$r" >/dev/null 2>"$s/log"
         else
-                "$IMGBUILD" push --log-format json --root "$s/ib" --insecure "$d" "$r" >/dev/null 2>"$s/log"
+                "${TM[@]}" "$IMGBUILD" push --log-format json --root "$s/ib" --insecure "$d" "$r" >/dev/null 2>"$s/log"
         fi
 }
 ba() { # who store args...
         local who=$1 s=$2; shift 2
         if [ "$who" = u ]; then
-                as_u buildah --root "$s/ba/root" --runroot "$s/ba/run" --storage-driver overlay "$@"
+                as_u "${TM[@]}" buildah --root "$s/ba/root" --runroot "$s/ba/run" --storage-driver overlay "$@"
         else
-                buildah --root "$s/ba/root" --runroot "$s/ba/run" --storage-driver overlay "$@"
+                "${TM[@]}" buildah --root "$s/ba/root" --runroot "$s/ba/run" --storage-driver overlay "$@"
         fi
 }
 ba_wipe() { # store/ba
@@ -118,7 +119,7 @@ dk_wipe() {
         "${DOCKER[@]}" builder prune -af >/dev/null 2>&1
         "${DOCKER[@]}" container prune -f >/dev/null 2>&1
 }
-dk_build() { DOCKER_BUILDKIT=0 "${DOCKER[@]}" build -q -t "bench-$CASE" "${@:3}" "$2" >/dev/null 2>"$1/log"; }
+dk_build() { DOCKER_BUILDKIT=0 "${TM[@]}" "${DOCKER[@]}" build -q -t "bench-$CASE" "${@:3}" "$2" >/dev/null 2>"$1/log"; }
 
 # run_tool TOOL PHASE STORE: one timed step
 step() { # tool phase store
@@ -143,7 +144,7 @@ step() { # tool phase store
         docker:cold) dk_build "$s" "$c" ;;
         docker:warm) dk_build "$s" "$c" ;;
         docker:nocache) dk_build "$s" "$c" --no-cache ;;
-        docker:push) "${DOCKER[@]}" tag "bench-$CASE" "$repo" && "${DOCKER[@]}" push -q "$repo" >/dev/null 2>"$s/log" ;;
+        docker:push) "${DOCKER[@]}" tag "bench-$CASE" "$repo" && "${TM[@]}" "${DOCKER[@]}" push -q "$repo" >/dev/null 2>"$s/log" ;;
         floor:cold) floor "$s" ;;
         *) return 0 ;;
         esac
@@ -180,13 +181,18 @@ finish() { # tool store: free the disk after a run
 }
 timed() { # tool phase store: append "case phase tool run ms rsskb rc" to results
         local t0 t1 rc rss
+        # /usr/bin/time wraps the tool's own command inside step (no extra shell timed)
+        TM=(/usr/bin/time -f '%M %U %S' -o "$3/time"); rm -f "$3/time"
         sync; t0=$(date +%s%N)
-        /usr/bin/time -f '%M' -o "$3/time" bash -c "$(declare -f); $(declare -p W REG CASE RUN U IMGBUILD DOCKER 2>/dev/null); step $1 $2 $3"
+        step "$1" "$2" "$3"
         rc=$?; t1=$(date +%s%N)
-        rss=$(tail -1 "$3/time")
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$CASE" "$2" "$1" "$RUN" $(( (t1 - t0) / 1000000 )) "$rss" "$rc" >>"$RES"
+        rss=- cu=- cs=-
+        [ -s "$3/time" ] && read -r rss cu cs < <(tail -1 "$3/time")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$CASE" "$2" "$1" "$RUN" $(( (t1 - t0) / 1000000 )) "$rss" "$rc" \
+                "$(awk -v u="$cu" -v s="$cs" 'BEGIN { if (u == "-") print "-"; else printf "%d", (u + s) * 1000 }')" >>"$RES"
         if [ $rc != 0 ]; then say "FAILED: $1 $2 $CASE run $RUN: $(tail -3 "$3/log" 2>/dev/null | tr '\n' ' ')"; fi
-        if [[ "$1" = imgbuild* ]]; then
+        if [[ "$1" = imgbuild* ]] && [ "$2" != push ]; then
+                grep '"event":"summary"' "$3/log" | tail -1 | jq -r .digest >"$3/digest"
                 grep '"event":"summary"' "$3/log" | tail -1 | jq -r --arg c "$CASE" --arg p "$2" --arg t "$1" --arg r "$RUN" \
                         '.phases | to_entries[] | [$c, $p, $t, $r, .key, .value] | @tsv' >>"$PH" 2>/dev/null
                 grep '"event":"summary"' "$3/log" | tail -1 | jq -r --arg c "$CASE" --arg p "$2" --arg t "$1" --arg r "$RUN" \
@@ -257,15 +263,19 @@ for CASE in $CASES; do
                 done
         done
 done
-cp "$RES" "$PH" "$SRC/bench/" 2>/dev/null
-mv "$SRC/bench/results.tsv" "$SRC/bench/RESULTS-raw.tsv"; mv "$SRC/bench/phases.tsv" "$SRC/bench/RESULTS-phases.tsv"
+# BENCH_APPEND=1: add to the figures of an earlier run (e.g. the node cases run apart)
+if [ -n "${BENCH_APPEND:-}" ]; then
+        cat "$RES" >>"$SRC/bench/RESULTS-raw.tsv"; cat "$PH" >>"$SRC/bench/RESULTS-phases.tsv"
+else
+        cp "$RES" "$SRC/bench/RESULTS-raw.tsv"; cp "$PH" "$SRC/bench/RESULTS-phases.tsv"
+fi
 
 # ------------------------------------------------------------------ report
 {
         echo "# imgbuild vs buildah vs docker: the issue #8 suite"
         echo
-        echo "Generated by \`bench/run.sh\` (BENCH_RUNS=$RUNS; raw figures in RESULTS-raw.tsv and"
-        echo "RESULTS-phases.tsv).  Wall milliseconds, median of $RUNS runs; tools in turn run by run;"
+        echo "Generated by \`bench/run.sh\` (raw figures in RESULTS-raw.tsv and RESULTS-phases.tsv)."
+        echo "Wall milliseconds, median of the runs (BENCH_RUNS=$RUNS in the last invocation); tools in turn run by run;"
         echo "each ratio is imgbuild/peer computed pair by pair (same run), then its median."
         echo
         echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
