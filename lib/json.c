@@ -67,11 +67,14 @@ void ib_json_add_strn(struct ib_buf *b, const char *s, size_t n)
                         } else {
                                 /* JSON is UTF-8: an invalid byte (a Latin-1 Dockerfile, a
                                  * hostile one) becomes U+FFFD, as Go's encoding/json does,
-                                 * instead of making the whole document unreadable; Go
+                                 * instead of making the whole document unreadable.  Go
+                                 * writes it as the escape \ufffd; we write the character,
+                                 * so that serialising what we parse is a fixed point
+                                 * (yajl lets some invalid bytes through; fuzz-image).  Go
                                  * also escapes U+2028 and U+2029. */
                                 size_t k = ib_utf8_len(s + i, n - i);
                                 if (k == 1)
-                                        ib_buf_adds(b, "\\ufffd");
+                                        ib_buf_adds(b, "\xef\xbf\xbd");     /* U+FFFD */
                                 else if (k == 3 && c == 0xe2 && (unsigned char) s[i + 1] == 0x80 &&
                                          ((unsigned char) s[i + 2] == 0xa8 || (unsigned char) s[i + 2] == 0xa9))
                                         ib_buf_adds(b, (unsigned char) s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029");
