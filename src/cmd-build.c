@@ -233,7 +233,6 @@ static int handle_kaniko_opt(struct build_cli *c, int opt, const char *arg)
         switch (opt) {
         case O_CONTEXT_SUB_PATH:
                 free(c->context_sub_path);
-        free(c->kaniko_dir);
                 c->context_sub_path = ib_strdup(arg);
                 return 0;
         case 'b':

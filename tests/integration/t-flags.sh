@@ -149,6 +149,10 @@ is "$?" 2 "a bad boolean is a usage error"
 mkdir -p "$CTX/sub" && cp "$CTX/Dockerfile" "$CTX/a" "$CTX/sub/" && echo sub >"$CTX/sub/a"
 "$IMGBUILD" --root "$ST" --no-push --context "dir://$CTX" --context-sub-path sub --oci-layout-path "$TMP/sub:x" -q >/dev/null 2>&1
 is "$?" 0 "--context-sub-path builds the subdirectory"
+# Options in any order: --kaniko-dir before --context-sub-path keeps both.
+mkdir -p "$TMP/kdir/.docker" && echo '{"auths":{}}' >"$TMP/kdir/.docker/config.json"
+"$IMGBUILD" --root "$ST" --no-push --kaniko-dir "$TMP/kdir" --context "dir://$CTX" --context-sub-path sub -q >/dev/null 2>&1
+is "$?" 0 "--kaniko-dir then --context-sub-path: both kept, no crash"
 if command -v umoci >/dev/null && is_root; then
         umoci unpack --image "$TMP/sub:x" "$TMP/sub-unpacked" >/dev/null 2>&1
         is "$(cat "$TMP/sub-unpacked/rootfs/a" 2>/dev/null)" "sub" "the file came from the sub path"
