@@ -100,7 +100,7 @@ for c in cases:
     if y is not None: worst_b.append((y, c))
 if worst_f:
     nf = [(x, c) for x, c in worst_f if c.endswith("-node")]
-    tgt("cold builds <= 1.1x the floor (the node-like base's cases; busybox floors are ~10 ms and say little)",
+    tgt("cold builds <= 1.1x the floor (the node-like base's cases; the busybox floors, one 1 MB layer, are mostly process start-ups and say little)",
         all(x <= 1.1 for x, _ in nf) if nf else None,
         ", ".join(f"{c} {x:.2f}x" for x, c in worst_f))
 if worst_b:
