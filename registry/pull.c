@@ -466,6 +466,12 @@ static int fetch_blobs(struct ib_registry *r, struct ib_store *s, struct ib_endp
                 jobs[i].size = d[i].size;
                 jobs[i].store = s;
                 jobs[i].auth = true;
+                /* The URLs are made here, before any request: learn the scheme
+                 * first (a tag resolved offline by an earlier build never pinged
+                 * this registry, and an http registry must not get https URLs). */
+                res = ib_endpoint_ping(r, ep, err);
+                if (res < 0)
+                        goto out;
                 jobs[i].q = (struct ib_req) { .ep = ep, .method = "GET", .scope = scope, .body_fd = -1,
                                               .url = ib_endpoint_url(ep, "%s/blobs/%s", path, d[i].digest) };
                 jobs[i].url = ib_strdup(jobs[i].q.url);

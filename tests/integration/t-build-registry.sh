@@ -61,6 +61,19 @@ EOF
 done
 ok "the base was never changed" test "$(skopeo inspect --tls-verify=false "docker://$REGISTRY/base/busybox:1" | jq -r .Digest)" = "$base_digest"
 
+# A build resolves the base's tag; its layer blob is then lost (as when a pull
+# is interrupted).  The next build uses the recorded tag without asking the
+# registry, so nothing has told it the registry speaks plain http: the blob's
+# download must still use http, not https (it once got "wrong version number").
+d=$(user_dir); mkdir -p "$d/a" "$d/b"
+printf 'FROM %s/base/busybox:1\nENV A=1\n' "$REGISTRY" >"$d/a/Dockerfile"
+printf 'FROM %s/base/busybox:1\nRUN echo hi >/hi\n' "$REGISTRY" >"$d/b/Dockerfile"
+ok "a build on a registry base" bld root "$d" --no-push a
+layer=$(skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/base/busybox:1" | jq -r '.layers[0].digest')
+rm -f "$d/store/blobs/sha256/${layer#sha256:}" && rm -rf "$d/store/layers/"*
+ok "the layer lost: the next build fetches it again over plain http" bld root "$d" --no-push b
+ok "... with no TLS attempt on the http registry" sh -c "! grep -q 'wrong version number' '$d/log'"
+
 # a base that does not exist: the error names the reference
 d=$(user_dir); mkdir -p "$d/ctx"
 printf 'FROM %s/no/such:tag\nRUN true\n' "$REGISTRY" >"$d/ctx/Dockerfile"
