@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/stress/hostile-big.sh: t-hostile-layers.sh at the issue's full sizes
 # (1,000,000 entries, a 10 GiB gzip bomb) for `make stress`; `make check` runs
-# it with 20,000 entries and 1 GiB.  Needs the build (make all) and root.
+# it with 1,000,000 entries and a 1 GiB bomb.  Needs the build (make all) and root.
 set -u
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 IB_HOSTILE_ENTRIES=${IB_HOSTILE_ENTRIES:-1000000} IB_HOSTILE_BOMB_GIB=${IB_HOSTILE_BOMB_GIB:-10} \
