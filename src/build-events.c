@@ -7,18 +7,25 @@
 #include <pthread.h>
 #include <yajl/yajl_tree.h>
 
+/* The fields a step's start and end events share. */
+static void step_fill(struct ib_event *ev, const struct bstage *s, size_t i, size_t n, const struct ib_df_instr *in,
+                      bool onbuild, bool cached)
+{
+        ev->u.step.stage = s->label;
+        ev->u.step.index = i;
+        ev->u.step.total = n;
+        ev->u.step.kind = ib_df_kind_name(in->kind);
+        ev->u.step.instruction = in->raw ? in->raw : ev->u.step.kind;
+        ev->u.step.onbuild = onbuild;
+        ev->u.step.cached = cached;
+}
+
 void ib_build_step_start(const struct bstage *s, size_t i, size_t n, const struct ib_df_instr *in, bool onbuild,
                          bool cached)
 {
         struct ib_event ev = { .kind = IB_EV_STEP_START, .level = IB_LOG_INFO };
 
-        ev.u.step.stage = s->label;
-        ev.u.step.index = i;
-        ev.u.step.total = n;
-        ev.u.step.kind = ib_df_kind_name(in->kind);
-        ev.u.step.instruction = in->raw ? in->raw : ev.u.step.kind;
-        ev.u.step.onbuild = onbuild;
-        ev.u.step.cached = cached;
+        step_fill(&ev, s, i, n, in, onbuild, cached);
         ib_event_emit(&ev);
 }
 
@@ -27,13 +34,7 @@ void ib_build_step_end(const struct bstage *s, size_t i, size_t n, const struct 
 {
         struct ib_event ev = { .kind = IB_EV_STEP_END, .level = IB_LOG_INFO };
 
-        ev.u.step.stage = s->label;
-        ev.u.step.index = i;
-        ev.u.step.total = n;
-        ev.u.step.kind = ib_df_kind_name(in->kind);
-        ev.u.step.instruction = in->raw ? in->raw : ev.u.step.kind;
-        ev.u.step.onbuild = onbuild;
-        ev.u.step.cached = cached;
+        step_fill(&ev, s, i, n, in, onbuild, cached);
         ev.u.step.seconds = seconds;
         if (layer) {
                 ev.u.step.layer_digest = layer->digest;
