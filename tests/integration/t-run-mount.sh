@@ -4,13 +4,7 @@
 # anywhere) and ssh (an agent started by the test).  Root and rootless.
 . "${IB_SRCDIR:-.}/tests/lib/tap.sh"
 
-have_userns || skip_all "user namespaces unavailable"
-is_root || skip_all "needs root to create the unprivileged test user"
-command -v umoci >/dev/null || skip_all "umoci is needed"
-setup_test_user || skip_all "cannot create the test user"
-BB=$IB_TMP/bb
-make_busybox_layout "$BB" latest >/dev/null 2>&1 || skip_all "cannot make the busybox base"
-chmod -R a+rX "$BB"
+need_user_and_busybox     # sets BB, a busybox OCI layout everyone can read
 start_registry && REGISTRY_DATA=$(dirname "$REGISTRY_LOG")/data
 AGENT_LIST=$IB_SRCDIR/build/tests/helpers/agent-list
 [ -x "$AGENT_LIST" ] || skip_all "build/tests/helpers/agent-list not built"

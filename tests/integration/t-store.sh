@@ -6,13 +6,7 @@
 # after it still works.
 . "${IB_SRCDIR:-.}/tests/lib/tap.sh"
 
-have_userns || skip_all "user namespaces unavailable"
-is_root || skip_all "needs root to create the unprivileged test user"
-command -v umoci >/dev/null || skip_all "umoci is needed"
-setup_test_user || skip_all "cannot create the test user"
-BB=$IB_TMP/bb
-make_busybox_layout "$BB" latest >/dev/null 2>&1 || skip_all "cannot make the busybox base"
-chmod -R a+rX "$BB"
+need_user_and_busybox     # sets BB, a busybox OCI layout everyone can read
 
 run_as() { # mode cmd...
         local mode=$1; shift

@@ -132,6 +132,18 @@ start_registry() { start_registry_custom http "${1:-}"; }
 # ---------------------------------------------------------------- base images
 # make_busybox_layout DIR [TAG]: an OCI layout holding a one-layer busybox image
 # (busybox-static with its applet links), made on the spot with umoci.
+# The usual preamble of a build test run as root and as the test user: user
+# namespaces, root, umoci, the test user, and BB, a busybox OCI layout every
+# user can read.  Skips the whole test (loudly) when one is missing.
+need_user_and_busybox() {
+        have_userns || skip_all "user namespaces unavailable"
+        is_root || skip_all "needs root to create the unprivileged test user"
+        command -v umoci >/dev/null || skip_all "umoci is needed"
+        setup_test_user || skip_all "cannot create the test user"
+        BB=$IB_TMP/bb
+        make_busybox_layout "$BB" latest >/dev/null 2>&1 || skip_all "cannot make the busybox base"
+        chmod -R a+rX "$BB"
+}
 make_busybox_layout() {
         local dir=$1 tag=${2:-latest} b
         b=$(mktemp -d "$IB_TMP/bb.XXXXXX")
